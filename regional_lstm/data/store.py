@@ -1,0 +1,252 @@
+"""The one store schema every source is ingested into: a Zarr v3 store of basin x time.
+
+Layout (readable by plain ``xarray.open_zarr(path)``):
+- dims ``basin`` (string ids) and ``time`` (daily, no gaps between the first and last date);
+- dynamic variables ``(basin, time)`` float32, chunked ``BASIN_CHUNK`` basins x the full record,
+  so one basin's whole series is one small read and a block of basins is one chunk per variable;
+- static attributes ``(basin,)``, float64 or strings, in one chunk each;
+- ``units`` and ``long_name`` on every variable, provenance in the store attrs.
+
+Format: Zarr v3 with consolidated metadata (one metadata read when opening, which matters on
+object stores); we open with ``consolidated=True`` explicitly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from regional_lstm import __version__
+from regional_lstm.errors import StoreError
+
+ZARR_FORMAT = 3
+BASIN_CHUNK = 8
+SCHEMA_VERSION = 1
+TARGET_VARIABLES = ("streamflow", "swe")
+CANONICAL = {
+    "streamflow": ("mm/day", "observed streamflow (specific discharge)"),
+    "swe": ("mm", "snow water equivalent"),
+    "area": ("km2", "catchment area"),
+}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable's name in the store with its units and a human-readable long name."""
+
+    name: str
+    units: str
+    long_name: str
+
+
+class BasinSource(Protocol):
+    """What an ingest adapter offers the store writer: basins read one at a time."""
+
+    kind: str
+    source_path: Path
+    basins: list[str]
+    dynamic_variables: list[Variable]
+    extra_attrs: dict[str, str]
+
+    def read_basin(self, basin: str) -> pd.DataFrame:
+        """Daily values of ``dynamic_variables`` (columns) on a sorted DatetimeIndex."""
+        ...
+
+    def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
+        """Static attributes indexed by basin id (every basin in ``basins``)."""
+        ...
+
+
+@contextmanager
+def _quiet_zarr() -> Iterator[None]:
+    """Silence zarr's notice that consolidated metadata is not in the v3 spec: we chose it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
+
+
+def open_store(path: str | Path) -> xr.Dataset:
+    """Open a store lazily, checking it has the schema this toolkit writes."""
+    path = Path(path)
+    if not (path / "zarr.json").is_file():
+        raise StoreError(f"{path}: no Zarr store here (run 'regional-lstm ingest' or 'synth')")
+    with _quiet_zarr():
+        ds = xr.open_zarr(path, consolidated=True)
+    missing = {"basin", "time"} - set(ds.dims)
+    if missing:
+        raise StoreError(f"{path}: not a regional-lstm store (no dimension {sorted(missing)[0]!r})")
+    return ds.assign_coords(basin=np.array([str(b) for b in ds["basin"].values], dtype=object))
+
+
+def dynamic_names(ds: xr.Dataset) -> list[str]:
+    """Names of the (basin, time) variables of a store."""
+    return [str(n) for n, v in ds.data_vars.items() if v.dims == ("basin", "time")]
+
+
+def static_names(ds: xr.Dataset) -> list[str]:
+    """Names of the per-basin static attributes of a store."""
+    return [str(n) for n, v in ds.data_vars.items() if v.dims == ("basin",)]
+
+
+def write_store(
+    source: BasinSource,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    on_basin: Callable[[str], None] | None = None,
+) -> Path:
+    """Ingest every basin of ``source`` into a new store at ``out``, atomically.
+
+    The store is built in a hidden folder beside ``out`` and renamed into place only when
+    complete, so a crash never leaves a half-written store at the target path. Basins are
+    parsed once, staged as float32 arrays on disk and written block by block, so memory
+    stays bounded by one chunk of basins whatever the dataset size.
+    """
+    out = Path(out).absolute()
+    if out.exists() and not overwrite:
+        raise StoreError(f"{out}: already exists (pass --overwrite to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
+    try:
+        attributes, attribute_vars = source.read_attributes()
+        spans = _stage_basins(source, work / "staging", on_basin)
+        time = pd.date_range(min(s for s, _ in spans), max(e for _, e in spans), freq="D")
+        target = work / "store.zarr"
+        _write_template(source, attributes, attribute_vars, time, target)
+        _write_dynamic_blocks(source, spans, time, work / "staging", target)
+        _replace(target, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _stage_basins(
+    source: BasinSource, staging: Path, on_basin: Callable[[str], None] | None
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Read each basin once, check it, and stage its values as ``<i>.npy``; return date spans."""
+    staging.mkdir()
+    names = [v.name for v in source.dynamic_variables]
+    spans = []
+    for i, basin in enumerate(source.basins):
+        frame = source.read_basin(basin)
+        _check_basin_frame(frame, names, basin)
+        full = pd.date_range(frame.index[0], frame.index[-1], freq="D")
+        values = frame.reindex(full)[names].to_numpy(dtype=np.float32)
+        np.save(staging / f"{i}.npy", values)
+        spans.append((full[0], full[-1]))
+        if on_basin is not None:
+            on_basin(basin)
+    if not spans:
+        raise StoreError(f"{source.source_path}: no basins to ingest")
+    return spans
+
+
+def _check_basin_frame(frame: pd.DataFrame, names: Sequence[str], basin: str) -> None:
+    """Guard the adapter contract: daily, sorted, unique dates and the declared columns."""
+    if frame.empty:
+        raise StoreError(f"basin {basin}: no daily records")
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise StoreError(f"basin {basin}: adapter produced no column {missing[0]!r}")
+    index = frame.index
+    if not isinstance(index, pd.DatetimeIndex) or not index.is_monotonic_increasing:
+        raise StoreError(f"basin {basin}: dates are not sorted")
+    if index.has_duplicates or (index != index.normalize()).any():
+        raise StoreError(f"basin {basin}: dates are not unique daily dates")
+
+
+def _variable_attrs(var: Variable) -> dict[str, str]:
+    return {"units": var.units, "long_name": var.long_name}
+
+
+def _write_template(
+    source: BasinSource,
+    attributes: pd.DataFrame,
+    attribute_vars: list[Variable],
+    time: pd.DatetimeIndex,
+    target: Path,
+) -> None:
+    """Write coordinates, static attributes and empty dynamic arrays (metadata only)."""
+    import dask.array as da
+
+    basins = np.array(source.basins, dtype=object)
+    shape = (len(basins), len(time))
+    chunks = (min(BASIN_CHUNK, len(basins)), len(time))
+    data_vars: dict[str, xr.Variable] = {}
+    encoding: dict[str, dict] = {}
+    for var in source.dynamic_variables:
+        lazy = da.full(shape, np.nan, dtype=np.float32, chunks=chunks)
+        data_vars[var.name] = xr.Variable(("basin", "time"), lazy, _variable_attrs(var))
+        encoding[var.name] = {"chunks": chunks}
+    for var in attribute_vars:
+        column = attributes.loc[list(basins), var.name]
+        values = column.to_numpy(dtype=object if column.dtype == object else np.float64)
+        if values.dtype == object:
+            values = np.array(["" if pd.isna(v) else str(v) for v in values], dtype=object)
+        data_vars[var.name] = xr.Variable(("basin",), values, _variable_attrs(var))
+    ds = xr.Dataset(data_vars, coords={"basin": basins, "time": time})
+    ds["basin"].attrs = {"long_name": "basin (gauge) identifier"}
+    ds["time"].attrs = {"long_name": "date (daily values)"}
+    ds.attrs = _provenance(source)
+    encoding["time"] = {"units": "days since 1970-01-01", "dtype": "int32"}
+    with _quiet_zarr():
+        ds.to_zarr(target, mode="w", zarr_format=ZARR_FORMAT, consolidated=True,
+                   compute=False, encoding=encoding)
+
+
+def _provenance(source: BasinSource) -> dict[str, str | int]:
+    return {
+        "title": f"regional-lstm store ingested from {source.kind}",
+        "source_kind": source.kind,
+        "source_path": str(Path(source.source_path).absolute()),
+        "ingest_time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "regional_lstm_version": __version__,
+        "store_schema_version": SCHEMA_VERSION,
+        **source.extra_attrs,
+    }
+
+
+def _write_dynamic_blocks(
+    source: BasinSource,
+    spans: list[tuple[pd.Timestamp, pd.Timestamp]],
+    time: pd.DatetimeIndex,
+    staging: Path,
+    target: Path,
+) -> None:
+    """Fill the dynamic arrays one chunk of basins at a time from the staged arrays."""
+    names = [v.name for v in source.dynamic_variables]
+    n_basins = len(source.basins)
+    for first in range(0, n_basins, BASIN_CHUNK):
+        last = min(first + BASIN_CHUNK, n_basins)
+        block = np.full((last - first, len(time), len(names)), np.nan, dtype=np.float32)
+        for i in range(first, last):
+            offset = (spans[i][0] - time[0]).days
+            values = np.load(staging / f"{i}.npy")
+            block[i - first, offset : offset + len(values)] = values
+        ds = xr.Dataset({n: (("basin", "time"), block[..., k]) for k, n in enumerate(names)})
+        with _quiet_zarr():
+            ds.to_zarr(target, region={"basin": slice(first, last), "time": slice(None)},
+                       consolidated=True)
+
+
+def _replace(built: Path, out: Path) -> None:
+    """Move a finished store into place; an old store is removed only after the swap."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        out.rename(old)
+    built.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,22 @@
+"""User-facing errors: one line that says what went wrong and where."""
+
+from __future__ import annotations
+
+
+class RegionalLSTMError(Exception):
+    """An error caused by the user's input (files, config, arguments), not by a bug.
+
+    The CLI prints ``str(error)`` on one line and exits non-zero, without a traceback.
+    """
+
+
+class ConfigError(RegionalLSTMError):
+    """The experiment configuration is invalid."""
+
+
+class IngestError(RegionalLSTMError):
+    """A source file or directory cannot be ingested as given."""
+
+
+class StoreError(RegionalLSTMError):
+    """A Zarr store is missing, malformed or would be overwritten."""
