@@ -202,8 +202,14 @@ def _write_template(
     ds.attrs = _provenance(source)
     encoding["time"] = {"units": "days since 1970-01-01", "dtype": "int32"}
     with _quiet_zarr():
-        ds.to_zarr(target, mode="w", zarr_format=ZARR_FORMAT, consolidated=True,
-                   compute=False, encoding=encoding)
+        ds.to_zarr(
+            target,
+            mode="w",
+            zarr_format=ZARR_FORMAT,
+            consolidated=True,
+            compute=False,
+            encoding=encoding,
+        )
 
 
 def _provenance(source: BasinSource) -> dict[str, str | int]:
@@ -237,8 +243,9 @@ def _write_dynamic_blocks(
             block[i - first, offset : offset + len(values)] = values
         ds = xr.Dataset({n: (("basin", "time"), block[..., k]) for k, n in enumerate(names)})
         with _quiet_zarr():
-            ds.to_zarr(target, region={"basin": slice(first, last), "time": slice(None)},
-                       consolidated=True)
+            ds.to_zarr(
+                target, region={"basin": slice(first, last), "time": slice(None)}, consolidated=True
+            )
 
 
 def _replace(built: Path, out: Path) -> None:

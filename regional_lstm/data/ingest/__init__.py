@@ -60,6 +60,7 @@ def ingest(
     on_basin: Callable[[str], None] | None = None,
 ) -> Path:
     """Ingest one dataset into a new Zarr store at ``out`` and return its path."""
-    source = open_source(kind, source_dir, basins_file=basins_file, forcing=forcing,
-                         mapping=mapping)
+    source = open_source(
+        kind, source_dir, basins_file=basins_file, forcing=forcing, mapping=mapping
+    )
     return write_store(source, out, overwrite=overwrite, on_basin=on_basin)

@@ -62,9 +62,8 @@ class CamelsUS:
 
     def __post_init__(self) -> None:
         if self.forcing not in FORCINGS:
-            raise IngestError(
-                f"unknown --forcing {self.forcing!r} for camels-us (choose from {', '.join(FORCINGS)})"
-            )
+            choices = ", ".join(FORCINGS)
+            raise IngestError(f"unknown --forcing {self.forcing!r} for camels-us ({choices})")
         root = require_dir(self.source_path, "CAMELS-US")
         forcing_dir = require_dir(root / "basin_mean_forcing" / self.forcing, "forcing")
         self._flow_dir = require_dir(root / "usgs_streamflow", "streamflow")
@@ -93,8 +92,9 @@ class CamelsUS:
         merged = merge_attribute_tables(tables, self.basins)
         merged["area"] = [self._header_area_km2(b) for b in self.basins]
         units, long_names = documented_attributes("camels_us")
-        units["area"], long_names["area"] = CANONICAL["area"][0], (
-            "catchment area from the forcing file header (used for mm/day <-> m3/s)"
+        units["area"], long_names["area"] = (
+            CANONICAL["area"][0],
+            ("catchment area from the forcing file header (used for mm/day <-> m3/s)"),
         )
         return attribute_variables(merged, units, long_names)
 

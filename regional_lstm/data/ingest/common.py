@@ -99,7 +99,9 @@ def daily_index(dates: pd.DatetimeIndex, file: Path, first_line: int) -> pd.Date
         raise IngestError(f"{file}: duplicated date {dates[i].date()} on line {first_line + i}")
     if not dates.is_monotonic_increasing:
         i = int(np.argmax(np.diff(dates.asi8) < 0)) + 1
-        raise IngestError(f"{file}: date {dates[i].date()} on line {first_line + i} is out of order")
+        raise IngestError(
+            f"{file}: date {dates[i].date()} on line {first_line + i} is out of order"
+        )
     return dates
 
 

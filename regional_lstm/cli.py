@@ -1,0 +1,156 @@
+"""The ``regional-lstm`` command: verbs for the jobs, each a thin call into the public API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from regional_lstm.errors import RegionalLSTMError
+
+app = typer.Typer(
+    help="Regional LSTMs for streamflow over many basins: ingest, inspect, synthesize, train.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+@contextmanager
+def _basin_progress(total: int | None, label: str):
+    """A progress bar over basins on stderr; yields the per-basin callback."""
+    columns = [
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[basin]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(label, total=total, basin="")
+        yield lambda basin: progress.update(task, advance=1, basin=basin)
+
+
+@app.command()
+def ingest(
+    kind: Annotated[
+        str, typer.Argument(help="Source format: camels-us, camels-ch, caravan or csv.")
+    ],
+    source_dir: Annotated[Path, typer.Argument(help="Root folder of the dataset as downloaded.")],
+    out: Annotated[Path, typer.Option("--out", help="Path of the Zarr store to create.")],
+    basins: Annotated[
+        Path | None, typer.Option("--basins", help="Text file, one basin id per line.")
+    ] = None,
+    forcing: Annotated[
+        str | None, typer.Option(help="camels-us forcing: daymet, maurer, maurer_extended, nldas.")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="csv: mapping YAML (see datasets/csv.md).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
+) -> None:
+    """Ingest a dataset once into a Zarr store (basin x time, attributes, units)."""
+    from regional_lstm.data.ingest import open_source
+    from regional_lstm.data.store import write_store
+
+    source = open_source(kind, source_dir, basins_file=basins, forcing=forcing, mapping=mapping)
+    with _basin_progress(len(source.basins), f"ingest {kind}") as on_basin:
+        path = write_store(source, out, overwrite=overwrite, on_basin=on_basin)
+    err.print(f"wrote {path} ({len(source.basins)} basins)")
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Path of the Zarr store to create.")],
+    basins: Annotated[int, typer.Option(min=1, help="Number of basins.")] = 20,
+    years: Annotated[int, typer.Option(min=1, help="Years of daily data.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same store.")] = 0,
+    gaps: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Fraction of streamflow days missing.")
+    ] = 0.0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
+) -> None:
+    """Make a synthetic CAMELS-style store from a small conceptual model (snow, soil, routing)."""
+    from regional_lstm.data.synth import synthesize
+
+    with _basin_progress(basins, "synth") as on_basin:
+        path = synthesize(
+            out,
+            basins=basins,
+            years=years,
+            seed=seed,
+            gap_fraction=gaps,
+            overwrite=overwrite,
+            on_basin=on_basin,
+        )
+    err.print(f"wrote {path} ({basins} basins x {years} years)")
+
+
+@app.command()
+def inspect(
+    store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show a store's basins, period, variables (units, missing data) and attributes."""
+    from regional_lstm.data.inspect import summarize_store
+
+    summary = summarize_store(store)
+    if as_json:
+        print(json.dumps(summary))
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
+    period = summary["period"]
+    basins = summary["basins"]
+    shown = ", ".join(basins[:10]) + (" ..." if len(basins) > 10 else "")
+    out.print(f"[bold]{summary['store']}[/bold]")
+    out.print(
+        f"source: {summary['provenance'].get('source_kind')}  "
+        f"ingested: {summary['provenance'].get('ingest_time')}"
+    )
+    out.print(f"basins: {summary['n_basins']} ({shown})")
+    out.print(f"period: {period['start']} .. {period['end']} ({period['days']} days)")
+    table = Table(
+        "variable",
+        "units",
+        "missing",
+        "basins all missing",
+        "long name",
+        title="dynamic variables (basin, time)",
+    )
+    for var in summary["dynamic_variables"]:
+        table.add_row(
+            var["name"],
+            var["units"],
+            f"{100 * var['missing_fraction']:.1f} %",
+            str(var["basins_all_missing"]),
+            var["long_name"],
+        )
+    out.print(table)
+    table = Table("attribute", "units", "kind", "missing", "long name", title="static attributes")
+    for att in summary["static_attributes"]:
+        table.add_row(att["name"], att["units"], att["kind"], str(att["missing"]), att["long_name"])
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 1, no traceback."""
+    try:
+        app(standalone_mode=True)
+    except RegionalLSTMError as error:
+        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        sys.exit(130)

@@ -1,0 +1,343 @@
+"""One typed experiment config, read from YAML with SYMFLUENCE key names.
+
+Every problem in a config becomes one `ConfigError` whose single line names the file and the key,
+so the CLI can print it as is. After loading, every path is absolute (Ray workers run elsewhere).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+
+from regional_lstm.config_periods import Period
+from regional_lstm.errors import ConfigError
+
+__all__ = ["TUNABLE_KEYS", "Config", "Period", "load_config"]
+
+
+def _float_from_yaml_string(value: Any) -> Any:
+    """Read '1e-6' as a number: PyYAML only recognises exponents written with a dot (1.0e-6)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _absolute(path: Path) -> Path:
+    """Resolve against the current directory now, because Ray workers run somewhere else."""
+    return Path(os.path.abspath(path.expanduser()))
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Reject repeated names, which would silently double a variable or a basin."""
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise ValueError(f"repeated name(s) {', '.join(map(repr, repeated))}")
+    return names
+
+
+def _basins(value: Any) -> Any:
+    """Basin ids are strings; a string or path instead names a file with one id per line."""
+    if isinstance(value, str | Path):
+        return _absolute(Path(value))
+    if not isinstance(value, list | tuple):
+        return value
+    if not value:
+        raise ValueError("expected at least one basin id (leave BASINS out for all basins)")
+    for basin in value:
+        if isinstance(basin, bool) or not isinstance(basin, str | int):
+            raise ValueError(f"expected basin ids as strings, got {basin!r}")
+    return _unique([str(basin) for basin in value])
+
+
+_TUNABLE = "tunable"  # marks the fields `_tunable` builds, from which TUNABLE_KEYS is derived
+
+
+def _tunable(scalar: Any) -> Any:
+    """`scalar`, or a non-empty list of them: a search space for `regional-lstm tune`."""
+    return Annotated[
+        Annotated[scalar, Tag("value")]
+        | Annotated[list[scalar], Field(min_length=1), Tag("search")],
+        Discriminator(lambda value: "search" if isinstance(value, list | tuple) else "value"),
+        _TUNABLE,
+    ]
+
+
+Number = Annotated[float, BeforeValidator(_float_from_yaml_string), Strict(), AllowInfNan(False)]
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+AbsolutePath = Annotated[Path, AfterValidator(_absolute)]
+Names = Annotated[list[StrictStr], AfterValidator(_unique)]
+NonEmptyNames = Annotated[Names, Field(min_length=1)]
+
+
+class Config(BaseModel):
+    """An experiment: data, periods, model, tuning and tracking settings, keyed as in the YAML.
+
+    A tunable key given as a list is a search space; `validate_for_training` refuses those.
+    Equality also compares the file the config came from.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    DOMAIN_NAME: StrictStr
+    HYDROLOGICAL_MODEL: Literal["LSTM"] = "LSTM"
+
+    LSTM_HIDDEN_SIZE: _tunable(PositiveInt) = 128
+    LSTM_NUM_LAYERS: _tunable(PositiveInt) = 3
+    LSTM_LOOKBACK: _tunable(PositiveInt) = 700
+    LSTM_DROPOUT: _tunable(Annotated[Number, Field(ge=0, lt=1)]) = 0.2
+    LSTM_EPOCHS: _tunable(PositiveInt) = 300
+    LSTM_BATCH_SIZE: _tunable(PositiveInt) = 64
+    LSTM_LEARNING_RATE: _tunable(Annotated[Number, Field(gt=0)]) = 0.001
+    LSTM_LEARNING_PATIENCE: _tunable(PositiveInt) = 30
+    LSTM_L2_REGULARIZATION: _tunable(Annotated[Number, Field(ge=0)]) = 1e-6
+    LSTM_USE_ATTENTION: _tunable(StrictBool) = True
+    LSTM_USE_SNOW: _tunable(StrictBool) = False
+
+    LSTM_LOAD: StrictBool = False
+    LSTM_PRETRAINED_MODEL: AbsolutePath | None = None
+    LSTM_SAVE_MODEL: StrictBool = False
+    LSTM_SPATIAL_MODE: Literal["lumped", "semi_distributed", "distributed"] = "lumped"
+    LSTM_TRAIN_THROUGH_ROUTING: StrictBool = False
+
+    CALIBRATION_PERIOD: Period
+    VALIDATION_PERIOD: Period
+    EARLY_STOPPING_PERIOD: Period | None = None
+
+    OPTIMIZATION_ALGORITHM: Literal["RandomSearch", "GridSearch"] = "RandomSearch"
+    OPTIMIZATION_METRIC: Literal["KGE", "NSE"] = "KGE"
+    OPTIMIZATION_MAX_ITERATIONS: PositiveInt = 20
+
+    DATA_STORE: AbsolutePath
+    # Unquoted ids such as 01022500 are read by YAML as (octal) numbers: quote them.
+    BASINS: Annotated[list[str] | Path | None, BeforeValidator(_basins)] = None
+    DYNAMIC_INPUTS: NonEmptyNames
+    STATIC_ATTRIBUTES: Names = []
+    TARGETS: NonEmptyNames = ["streamflow"]
+    SWE_LOSS_WEIGHT: Annotated[Number, Field(ge=0)] = 1.0
+    PROJECT_DIR: AbsolutePath
+    RAY_ADDRESS: StrictStr | None = None
+    RAY_NUM_WORKERS: PositiveInt = 2
+    RAY_USE_GPU: StrictBool = False
+    MLFLOW_TRACKING_URI: StrictStr | None = None
+    MLFLOW_EXPERIMENT_NAME: StrictStr | None = None
+    SEED: Annotated[StrictInt, Field(ge=0)] = 42
+
+    _source: str = PrivateAttr(default="config")
+
+    @model_validator(mode="after")
+    def _check_periods_and_lookback(self) -> Config:
+        """Leaks between periods and impossible lookbacks are only visible across keys."""
+        pairs = [("CALIBRATION_PERIOD", "VALIDATION_PERIOD")]
+        if self.EARLY_STOPPING_PERIOD is not None:
+            pairs += [
+                ("EARLY_STOPPING_PERIOD", "VALIDATION_PERIOD"),
+                ("EARLY_STOPPING_PERIOD", "CALIBRATION_PERIOD"),
+            ]
+        for first, second in pairs:
+            if getattr(self, first).overlaps(getattr(self, second)):
+                raise ValueError(
+                    f"{first} {getattr(self, first)} overlaps {second} {getattr(self, second)}"
+                )
+        if self.EARLY_STOPPING_PERIOD is None and self.CALIBRATION_PERIOD.days < 4:
+            raise ValueError(
+                f"CALIBRATION_PERIOD {self.CALIBRATION_PERIOD} is too short to hold out its last "
+                "quarter for early stopping (give EARLY_STOPPING_PERIOD)"
+            )
+        lookback = max(_as_list(self.LSTM_LOOKBACK))
+        if lookback > self.CALIBRATION_PERIOD.days:
+            raise ValueError(
+                f"LSTM_LOOKBACK {lookback} days is longer than CALIBRATION_PERIOD "
+                f"{self.CALIBRATION_PERIOD} ({self.CALIBRATION_PERIOD.days} days)"
+            )
+        return self
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> Config:
+        """Validate `data`, turning pydantic's report into one `ConfigError` that names `source`."""
+        try:
+            config = cls.model_validate(dict(data))
+        except ValidationError as error:
+            raise ConfigError(f"{source}: {_summarise(error)}") from None
+        config._source = source
+        return config
+
+    @property
+    def train_period(self) -> Period:
+        """The days the weights are fitted on: CALIBRATION_PERIOD less any default hold-out."""
+        return self._train_and_early_stopping()[0]
+
+    @property
+    def early_stopping_period(self) -> Period:
+        """EARLY_STOPPING_PERIOD, or else the last quarter of CALIBRATION_PERIOD."""
+        return self._train_and_early_stopping()[1]
+
+    def _train_and_early_stopping(self) -> tuple[Period, Period]:
+        """Without EARLY_STOPPING_PERIOD, train keeps floor(75 %) of the calibration days."""
+        if self.EARLY_STOPPING_PERIOD is not None:
+            return self.CALIBRATION_PERIOD, self.EARLY_STOPPING_PERIOD
+        return self.CALIBRATION_PERIOD.split(self.CALIBRATION_PERIOD.days * 3 // 4)
+
+    def search_space(self) -> dict[str, list[Any]]:
+        """The tunable keys given as lists, in TUNABLE_KEYS order."""
+        values = {key: getattr(self, key) for key in TUNABLE_KEYS}
+        return {key: list(value) for key, value in values.items() if isinstance(value, list)}
+
+    def is_search(self) -> bool:
+        """Whether this config describes a search (any tunable key is a list) rather than a run."""
+        return bool(self.search_space())
+
+    def validate_for_training(self) -> None:
+        """Refuse what one training run cannot do: search spaces and the unimplemented modes."""
+        space = self.search_space()
+        if space:
+            spaces = ", ".join(f"{key} is a search space {values}" for key, values in space.items())
+            them = "it" if len(space) == 1 else "them"
+            raise ConfigError(
+                f"{self._source}: {spaces}; a training run needs one value "
+                f"(use 'regional-lstm tune' to search {them})"
+            )
+        if self.LSTM_SPATIAL_MODE != "lumped":
+            raise ConfigError(
+                f"{self._source}: LSTM_SPATIAL_MODE '{self.LSTM_SPATIAL_MODE}' is not supported "
+                "yet; only 'lumped' is"
+            )
+        if self.LSTM_TRAIN_THROUGH_ROUTING:
+            raise ConfigError(
+                f"{self._source}: LSTM_TRAIN_THROUGH_ROUTING: true is not supported yet; "
+                "only lumped training without routing is"
+            )
+
+    def basin_ids(self) -> list[str] | None:
+        """The BASINS ids, read from the file when BASINS is a path; None means every basin."""
+        if not isinstance(self.BASINS, Path):
+            return self.BASINS
+        try:
+            lines = self.BASINS.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            message = f"{self._source}: BASINS: cannot read {self.BASINS} ({error.strerror})"
+            raise ConfigError(message) from None
+        basins = [line.split("#")[0].strip() for line in lines]
+        return [basin for basin in basins if basin]
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """Every key as plain YAML/JSON values (paths as str, periods as two ISO dates)."""
+        return self.model_dump(mode="json")
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        """A validated copy with some keys replaced, e.g. one point of a search space."""
+        return Config.from_mapping(dict(self) | overrides, source=self._source)
+
+
+TUNABLE_KEYS = tuple(
+    key for key, field in Config.model_fields.items() if _TUNABLE in field.metadata
+)
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a YAML config; `overrides` replace keys before validation."""
+    data = _read_yaml_mapping(Path(path))
+    return Config.from_mapping(data | dict(overrides or {}), source=str(path))
+
+
+def _read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file, or a one-line ConfigError saying why not."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of KEY: value, got {type(data).__name__}")
+    keys = [key for key in data if not isinstance(key, str)]
+    if keys:
+        raise ConfigError(f"{path}: keys must be names, got {keys[0]!r}")
+    return data
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+_BOUNDS = {
+    "greater_than": ">",
+    "greater_than_equal": ">=",
+    "less_than": "<",
+    "less_than_equal": "<=",
+}
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "int_from_float": "expected an integer",
+    "float_type": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "path_type": "expected a path",
+    "too_short": "expected a non-empty list",
+}
+
+
+def _summarise(error: ValidationError) -> str:
+    """All of pydantic's errors on one line; unknown keys first, as typos explain missing keys."""
+    details = error.errors()
+    unknown = [_describe(detail) for detail in details if detail["type"] == "extra_forbidden"]
+    missing = [repr(str(detail["loc"][0])) for detail in details if detail["type"] == "missing"]
+    if missing:
+        missing = [f"missing required key{'s' * (len(missing) > 1)} {', '.join(missing)}"]
+    other = [_describe(d) for d in details if d["type"] not in ("extra_forbidden", "missing")]
+    return "; ".join(unknown + missing + other)
+
+
+def _describe(detail: ErrorDetails) -> str:
+    """One pydantic error as 'KEY[index]: what was expected, got what', without pydantic's URL."""
+    key, *inner = detail["loc"] or ("",)
+    where = f"{key}" + "".join(f"[{part}]" for part in inner if isinstance(part, int))
+    kind, context = detail["type"], detail.get("ctx", {})
+    if kind == "extra_forbidden":
+        return f"unknown key '{key}'{_closest_key_hint(str(key))}"
+    if kind == "value_error":
+        return f"{where}: {context['error']}" if where else str(context["error"])
+    if kind in _BOUNDS:
+        bound = next(iter(context.values()))
+        expected = f"expected a value {_BOUNDS[kind]} {bound}"
+    else:
+        expected = _EXPECTED.get(kind) or detail["msg"].replace("Input should be", "expected")
+    shown = repr(detail["input"])
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{where}: {expected}, got {shown}"
+
+
+def _closest_key_hint(key: str) -> str:
+    matches = difflib.get_close_matches(key.upper(), Config.model_fields, n=1, cutoff=0.6)
+    return f" (did you mean '{matches[0]}'?)" if matches else ""

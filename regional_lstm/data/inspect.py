@@ -1,0 +1,57 @@
+"""What is in a store: basins, period, variables with units and missing data, attributes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from regional_lstm.data.store import dynamic_names, open_store, static_names
+
+
+def summarize_store(path: str | Path) -> dict[str, Any]:
+    """A JSON-ready description of a store; reads each dynamic variable once, chunk by chunk."""
+    ds = open_store(path)
+    time = ds["time"].to_index()
+    dynamics = []
+    for name in dynamic_names(ds):
+        var = ds[name]
+        missing_per_basin = var.isnull().mean("time").compute().to_numpy()
+        dynamics.append(
+            {
+                "name": name,
+                "units": var.attrs.get("units"),
+                "long_name": var.attrs.get("long_name"),
+                "missing_fraction": round(float(missing_per_basin.mean()), 6),
+                "basins_all_missing": int((missing_per_basin == 1.0).sum()),
+            }
+        )
+    attributes = []
+    for name in static_names(ds):
+        values = ds[name].to_numpy()
+        numeric = np.issubdtype(values.dtype, np.number)
+        attributes.append(
+            {
+                "name": name,
+                "units": ds[name].attrs.get("units"),
+                "long_name": ds[name].attrs.get("long_name"),
+                "kind": "numeric" if numeric else "category",
+                "missing": int(np.isnan(values).sum()) if numeric else int((values == "").sum()),
+            }
+        )
+    return {
+        "store": str(Path(path).absolute()),
+        "basins": [str(b) for b in ds["basin"].values],
+        "n_basins": int(ds.sizes["basin"]),
+        "period": {
+            "start": str(time[0].date()),
+            "end": str(time[-1].date()),
+            "days": int(ds.sizes["time"]),
+        },
+        "dynamic_variables": dynamics,
+        "static_attributes": attributes,
+        "provenance": {
+            k: (v if isinstance(v, str | int | float) else str(v)) for k, v in ds.attrs.items()
+        },
+    }
