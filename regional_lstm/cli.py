@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 
@@ -108,6 +108,27 @@ def inspect(
         print(json.dumps(summary))
         return
     _print_summary(summary)
+
+
+@app.command()
+def check(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML with SYMFLUENCE LSTM_* keys.")],
+) -> None:
+    """Validate an experiment config and print it resolved (defaults filled, paths absolute)."""
+    import yaml
+
+    from regional_lstm.config import load_config
+
+    loaded = load_config(config)
+    print(yaml.safe_dump(loaded.to_yaml_dict(), sort_keys=False), end="")
+    if loaded.is_search():
+        keys = ", ".join(loaded.search_space())
+        err.print(f"search space over {keys}: use it with 'regional-lstm tune'", markup=False)
+    err.print(
+        f"train {loaded.train_period}, early stopping {loaded.early_stopping_period}, "
+        f"evaluation {loaded.VALIDATION_PERIOD}",
+        markup=False,
+    )
 
 
 def _print_summary(summary: dict) -> None:

@@ -1,0 +1,101 @@
+"""The command line as a user meets it: exit codes, one-line errors, machine-readable output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import NH_CAMELS_US, write_basin_list
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "regional_lstm", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_ingest_then_inspect_json(shared_data, tmp_path):
+    basins = write_basin_list(tmp_path / "basins.txt", ["01022500", "03015500"])
+    store = tmp_path / "us.zarr"
+    result = run_cli("ingest", "camels-us", NH_CAMELS_US, "--out", store, "--basins", basins)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(run_cli("inspect", store, "--json").stdout)
+    assert summary["basins"] == ["01022500", "03015500"]
+    assert summary["period"] == {"start": "2000-01-01", "end": "2003-12-31", "days": 1461}
+    streamflow = next(v for v in summary["dynamic_variables"] if v["name"] == "streamflow")
+    assert streamflow["units"] == "mm/day"
+    assert 0.0 <= streamflow["missing_fraction"] < 0.3
+    assert {"name": "area", "units": "km2"}.items() <= next(
+        a for a in summary["static_attributes"] if a["name"] == "area"
+    ).items()
+    assert summary["provenance"]["source_kind"] == "camels-us"
+
+
+def test_inspect_prints_a_readable_summary(shared_data, tmp_path):
+    basins = write_basin_list(tmp_path / "basins.txt", ["01022500"])
+    store = tmp_path / "us.zarr"
+    run_cli("ingest", "camels-us", NH_CAMELS_US, "--out", store, "--basins", basins)
+    text = run_cli("inspect", store).stdout
+    assert "2000-01-01 .. 2003-12-31" in text
+    assert "streamflow" in text and "mm/day" in text
+
+
+def test_ingest_over_an_existing_store_needs_overwrite(shared_data, tmp_path):
+    basins = write_basin_list(tmp_path / "basins.txt", ["01022500"])
+    store = tmp_path / "us.zarr"
+    args = ("ingest", "camels-us", NH_CAMELS_US, "--out", store, "--basins", basins)
+    assert run_cli(*args).returncode == 0
+    assert_one_line_error(run_cli(*args), str(store), "--overwrite")
+    assert run_cli(*args, "--overwrite").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("ingest", "camels-us", "/no/such/dir", "--out", "x.zarr"), ("/no/such/dir",)),
+        (("ingest", "grdc", ".", "--out", "x.zarr"), ("unknown ingest kind 'grdc'",)),
+        (("inspect", "/no/such/store.zarr"), ("/no/such/store.zarr", "no Zarr store")),
+        (("check", "/no/such/config.yaml"), ("/no/such/config.yaml",)),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_code_one(args, needles, tmp_path):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert_one_line_error(result, *needles)
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_config_typo_suggests_the_closest_key(tmp_path):
+    config = (ROOT / "experiments" / "example_full.yaml").read_text()
+    bad = tmp_path / "exp.yaml"
+    bad.write_text(config.replace("\nLSTM_HIDDEN_SIZE:", "\nLSTM_HIDEN_SIZE:", 1))
+    result = run_cli("check", bad, cwd=tmp_path)
+    assert_one_line_error(result, "LSTM_HIDEN_SIZE", "LSTM_HIDDEN_SIZE")
+
+
+def test_check_prints_the_resolved_config(tmp_path):
+    result = run_cli("check", ROOT / "experiments" / "example_full.yaml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "LSTM_HIDDEN_SIZE:" in result.stdout
+    assert f"PROJECT_DIR: {tmp_path}" in result.stdout
+    assert "early stopping" in result.stderr
