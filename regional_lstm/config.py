@@ -119,6 +119,11 @@ class Config(BaseModel):
     LSTM_L2_REGULARIZATION: _tunable(Annotated[Number, Field(ge=0)]) = 1e-6
     LSTM_USE_ATTENTION: _tunable(StrictBool) = True
     LSTM_USE_SNOW: _tunable(StrictBool) = False
+    LSTM_STATIC_CONDITIONING: _tunable(Literal["concat", "ealstm"]) = "concat"
+    LSTM_STATIC_EMBEDDING: PositiveInt | None = None
+    LSTM_LOSS: Literal["nse", "mse"] = "nse"
+    LSTM_GRADIENT_CLIP: Annotated[Number, Field(gt=0)] = 1.0
+    LSTM_SAMPLES_PER_EPOCH: PositiveInt | None = None
 
     LSTM_LOAD: StrictBool = False
     LSTM_PRETRAINED_MODEL: AbsolutePath | None = None

@@ -105,6 +105,7 @@ def test_tunable_keys_are_the_documented_ones():
         "LSTM_L2_REGULARIZATION",
         "LSTM_USE_ATTENTION",
         "LSTM_USE_SNOW",
+        "LSTM_STATIC_CONDITIONING",
     )
 
 

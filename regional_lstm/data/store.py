@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from regional_lstm import __version__
+from regional_lstm.atomic import replace_dir
 from regional_lstm.errors import StoreError
 
 ZARR_FORMAT = 3
@@ -126,7 +127,7 @@ def write_store(
         target = work / "store.zarr"
         _write_template(source, attributes, attribute_vars, time, target)
         _write_dynamic_blocks(source, spans, time, work / "staging", target)
-        _replace(target, out)
+        replace_dir(target, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
@@ -246,14 +247,3 @@ def _write_dynamic_blocks(
             ds.to_zarr(
                 target, region={"basin": slice(first, last), "time": slice(None)}, consolidated=True
             )
-
-
-def _replace(built: Path, out: Path) -> None:
-    """Move a finished store into place; an old store is removed only after the swap."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        out.rename(old)
-    built.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -21,7 +21,7 @@ def open_source(
     mapping: str | Path | None = None,
 ) -> BasinSource:
     """Build the adapter for ``kind`` over ``source_dir``; options apply to some kinds only."""
-    source_dir = Path(source_dir).absolute()
+    source_dir = Path(source_dir).resolve()
     wanted = read_basin_list(basins_file) if basins_file is not None else None
     if forcing is not None and kind != "camels-us":
         raise IngestError(f"--forcing applies to camels-us only, not {kind}")

@@ -1,0 +1,98 @@
+"""A saved model: weights as tensors (``*.pt``) plus a JSON sidecar with all it needs to predict.
+
+Nothing here unpickles: weights load with ``torch.load(..., weights_only=True)`` and the sidecar
+is JSON (config, input and attribute names, normalisation statistics, package version).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from regional_lstm import __version__
+from regional_lstm.atomic import write_text
+from regional_lstm.data.normalize import Normalization
+from regional_lstm.data.sampling import DataSpec
+from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.models import ModelSpec, build_model
+
+FORMAT = "regional-lstm-model"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The sidecar: what the weights are and how to feed them."""
+
+    model: ModelSpec
+    data: DataSpec
+    normalization: Normalization
+    trained_basins: list[str]
+    config: dict[str, Any]
+    training: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "model": self.model.to_dict(),
+            "data": asdict(self.data),
+            "normalization": self.normalization.to_dict(),
+            "trained_basins": self.trained_basins,
+            "config": self.config,
+            "training": self.training,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+        spec = data["data"]
+        return cls(
+            model=ModelSpec.from_dict(data["model"]),
+            data=DataSpec(
+                tuple(spec["dynamic"]),
+                tuple(spec["static"]),
+                tuple(spec["targets"]),
+                int(spec["lookback"]),
+            ),
+            normalization=Normalization.from_dict(data["normalization"]),
+            trained_basins=list(data["trained_basins"]),
+            config=dict(data["config"]),
+            training=dict(data["training"]),
+        )
+
+
+def sidecar_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def save_model(weights_path: Path, state_dict: dict[str, torch.Tensor], card: ModelCard) -> Path:
+    """Write ``<name>.pt`` (tensors only) and ``<name>.json``, each via a temporary file."""
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights_path.with_name(f".{weights_path.name}.tmp")
+    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
+    tmp.replace(weights_path)
+    write_text(sidecar_path(weights_path), json.dumps(card.to_dict(), indent=1))
+    return weights_path
+
+
+def load_model(weights_path: str | Path) -> tuple[nn.Module, ModelCard]:
+    """Rebuild a model from its sidecar and load its weights (weights only, no pickles)."""
+    weights_path = Path(weights_path)
+    sidecar = sidecar_path(weights_path)
+    for path in (weights_path, sidecar):
+        if not path.is_file():
+            raise RegionalLSTMError(f"{path}: model file not found")
+    data = json.loads(sidecar.read_text())
+    if data.get("format") != FORMAT:
+        raise RegionalLSTMError(f"{sidecar}: not a regional-lstm model sidecar")
+    card = ModelCard.from_dict(data)
+    model = build_model(card.model)
+    model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+    model.eval()
+    return model, card

@@ -1,0 +1,484 @@
+"""Any per-basin CSV layout, described by a small mapping YAML (schema: ``datasets/csv.md``).
+
+One or more CSV files per basin (found with a ``{basin}`` glob and concatenated in time), the
+columns to keep with their units and optional unit conversion, and attribute tables keyed by
+basin id (one table for all basins, or one ``key,value`` file per basin). Every problem with the
+mapping or the files is one IngestError naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from regional_lstm.data.ingest.common import (
+    attribute_variables,
+    cfs_to_mm_per_day,
+    daily_index,
+    documented_attributes,
+    m3s_to_mm_per_day,
+    merge_attribute_tables,
+    numeric_columns,
+    parse_dates,
+    read_basin_list,
+    require_columns,
+    require_dir,
+    select_basins,
+)
+from regional_lstm.data.store import CANONICAL, TARGET_VARIABLES, Variable
+from regional_lstm.errors import IngestError
+
+FIRST_DATA_LINE = 2  # line 1 of every data file is its header
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """``stored = source * factor + offset``, divided by the basin area [km2] if ``per_area``."""
+
+    factor: float
+    offset: float = 0.0
+    per_area: bool = False
+
+
+CONVERSIONS = {
+    ("h", "s"): Conversion(3600.0),
+    ("min", "s"): Conversion(60.0),
+    ("degF", "degC"): Conversion(5.0 / 9.0, -32.0 * 5.0 / 9.0),
+    ("K", "degC"): Conversion(1.0, -273.15),
+    ("in", "mm"): Conversion(25.4),
+    ("cm", "mm"): Conversion(10.0),
+    ("m", "mm"): Conversion(1000.0),
+    ("in/day", "mm/day"): Conversion(25.4),
+    ("cm/day", "mm/day"): Conversion(10.0),
+    ("m/day", "mm/day"): Conversion(1000.0),
+    ("mm/h", "mm/day"): Conversion(24.0),
+    ("kg/m2/s", "mm/day"): Conversion(86400.0),
+    ("cfs", "mm/day"): Conversion(cfs_to_mm_per_day(1.0, 1.0), per_area=True),
+    ("ft3/s", "mm/day"): Conversion(cfs_to_mm_per_day(1.0, 1.0), per_area=True),
+    ("m3/s", "mm/day"): Conversion(m3s_to_mm_per_day(1.0, 1.0), per_area=True),
+    ("MJ/m2/day", "W/m2"): Conversion(1e6 / 86400.0),
+    ("kPa", "Pa"): Conversion(1000.0),
+    ("hPa", "Pa"): Conversion(100.0),
+    ("m2", "km2"): Conversion(1e-6),
+    ("ha", "km2"): Conversion(0.01),
+    ("mi2", "km2"): Conversion(2.589988110336),
+}
+
+
+def conversion(from_units: str | None, units: str) -> Conversion | None:
+    """The conversion from ``from_units`` to ``units``; None when none is needed."""
+    if from_units is None or from_units == units:
+        return None
+    if (from_units, units) not in CONVERSIONS:
+        known = ", ".join(f for f, t in CONVERSIONS if t == units) or "none"
+        raise ValueError(
+            f"no conversion from {from_units!r} to {units!r} (known sources for {units!r}: {known})"
+        )
+    return CONVERSIONS[(from_units, units)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DateColumn(_Strict):
+    """The date column and, optionally, its strftime format (else ISO-like dates)."""
+
+    column: str
+    format: str | None = None
+
+
+class VariableSpec(_Strict):
+    """One source column kept as a dynamic store variable."""
+
+    name: str
+    units: str
+    from_units: str | None = None
+    long_name: str | None = None
+
+
+class AttributeColumn(_Strict):
+    """One attribute column to keep, optionally renamed and described."""
+
+    name: str | None = None
+    units: str | None = None
+    long_name: str | None = None
+
+
+class AttributeSource(_Strict):
+    """A table with one row per basin, or one ``key,value`` file per basin (``{basin}`` in path)."""
+
+    path: str
+    layout: Literal["table", "key_value"] = "table"
+    id_column: str | None = None
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    columns: dict[str, AttributeColumn] | None = None
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> AttributeSource:
+        if self.layout == "table" and self.id_column is None:
+            raise ValueError(f"{self.path}: a table needs id_column (the basin id column)")
+        if self.layout == "key_value":
+            if "{basin}" not in self.path:
+                raise ValueError(f"{self.path}: a key_value path needs {{basin}} in it")
+            if self.id_column is not None:
+                raise ValueError(f"{self.path}: id_column applies to layout table only")
+        return self
+
+
+class AreaSpec(_Strict):
+    """Which attribute holds the catchment area, stored as the canonical ``area`` [km2]."""
+
+    attribute: str
+    from_units: str = "km2"
+
+    @field_validator("from_units")
+    @classmethod
+    def _check_units(cls, from_units: str) -> str:
+        conversion(from_units, "km2")
+        return from_units
+
+
+class Mapping(_Strict):
+    """How one dataset's CSV files become the store schema."""
+
+    name: str
+    files: str
+    basins: str | list[str] | None = None
+    basin_id_width: int | None = Field(default=None, ge=1)
+    date: DateColumn
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    missing_values: list[float] = Field(default_factory=list)
+    variables: dict[str, VariableSpec] = Field(min_length=1)
+    attributes: list[AttributeSource] = Field(default_factory=list)
+    attribute_units: str | None = None
+    area: AreaSpec | None = None
+    _path: Path = Path("mapping.yaml")
+
+    @property
+    def path(self) -> Path:
+        """The mapping file this was loaded from (for error messages and provenance)."""
+        return self._path
+
+    @field_validator("files")
+    @classmethod
+    def _check_files(cls, files: str) -> str:
+        if "{basin}" not in files:
+            raise ValueError(f"{files!r} has no {{basin}} placeholder")
+        return files
+
+    @field_validator("variables")
+    @classmethod
+    def _check_variables(cls, variables: dict[str, VariableSpec]) -> dict[str, VariableSpec]:
+        seen: dict[str, str] = {}
+        for column, spec in variables.items():
+            if spec.name in seen:
+                raise ValueError(f"columns {seen[spec.name]!r} and {column!r} are both {spec.name}")
+            seen[spec.name] = column
+            if spec.name in TARGET_VARIABLES and spec.units != CANONICAL[spec.name][0]:
+                canonical = CANONICAL[spec.name][0]
+                raise ValueError(
+                    f"column {column!r}: {spec.name} is stored in {canonical} "
+                    f"(write units: {canonical} and from_units: {spec.units})"
+                )
+            try:
+                conversion(spec.from_units, spec.units)
+            except ValueError as error:
+                raise ValueError(f"column {column!r}: {error}") from None
+        return variables
+
+    @field_validator("attribute_units")
+    @classmethod
+    def _check_attribute_units(cls, dataset: str | None) -> str | None:
+        units_dir = resources.files("regional_lstm.data.ingest").joinpath("units")
+        known = sorted(p.name.removesuffix(".yaml") for p in units_dir.iterdir())
+        if dataset is not None and dataset not in known:
+            raise ValueError(f"no documented units for {dataset!r} (known: {', '.join(known)})")
+        return dataset
+
+    @model_validator(mode="after")
+    def _check_area_is_given(self) -> Mapping:
+        for column, spec in self.variables.items():
+            convert = conversion(spec.from_units, spec.units)
+            if convert is not None and convert.per_area and self.area is None:
+                raise ValueError(
+                    f"column {column!r}: {spec.from_units} -> {spec.units} needs the basin area "
+                    "(add area: {attribute: <attribute in km2>})"
+                )
+        return self
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and check a mapping YAML; every problem is one IngestError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: mapping file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" on line {mark.line + 1}" if mark is not None else ""
+        raise IngestError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(raw, dict):
+        raise IngestError(f"{path}: a mapping file holds keys such as name, files, variables")
+    try:
+        mapping = Mapping.model_validate(raw)
+    except ValidationError as error:
+        raise IngestError(f"{path}: {_describe(error)}") from None
+    mapping._path = path.absolute()
+    return mapping
+
+
+def _describe(error: ValidationError) -> str:
+    """The first validation problem in words, on one line; a misspelt key goes first."""
+    first = min(error.errors(), key=lambda problem: problem["type"] != "extra_forbidden")
+    loc = [str(part) for part in first["loc"]]
+    where = " -> ".join(loc[:-1]) or "the top level"
+    if first["type"] == "extra_forbidden":
+        problem = f"unknown key {loc[-1]!r} in {where}"
+    elif first["type"] == "missing":
+        problem = f"missing key {loc[-1]!r} in {where}"
+    else:
+        message = first["msg"].removeprefix("Value error, ").splitlines()[0]
+        problem = f"{' -> '.join(loc)}: {message}" if loc else message
+    more = error.error_count() - 1
+    return problem + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+
+
+@dataclass
+class CsvSource:
+    """Reads basins from per-basin CSV files as a mapping describes them."""
+
+    source_path: Path
+    mapping: Mapping
+    wanted: list[str] | None = None
+    kind: str = "csv"
+    basins: list[str] = field(init=False)
+    dynamic_variables: list[Variable] = field(init=False)
+    extra_attrs: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        require_dir(self.source_path, "CSV source")
+        self._files = self._find_files()
+        where = self.source_path / self.mapping.files
+        self.basins = select_basins(list(self._files), self._wanted_basins(), where)
+        self.dynamic_variables = [
+            Variable(spec.name, spec.units, spec.long_name or _default_long_name(spec, column))
+            for column, spec in self.mapping.variables.items()
+        ]
+        self.extra_attrs = {"dataset": self.mapping.name, "mapping": str(self.mapping.path)}
+
+    def read_basin(self, basin: str) -> pd.DataFrame:
+        parts = [(file, self._read_file(file)) for file in self._files[basin]]
+        frame = _concat_in_time(parts)
+        for column, spec in self.mapping.variables.items():
+            convert = conversion(spec.from_units, spec.units)
+            if convert is not None:
+                values = frame[column] * convert.factor + convert.offset
+                frame[column] = values / self._area_km2(basin) if convert.per_area else values
+        names = {column: spec.name for column, spec in self.mapping.variables.items()}
+        return frame.rename(columns=names)
+
+    def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
+        table, units, long_names = self._attributes
+        clash = sorted(set(table.columns) & {v.name for v in self.dynamic_variables})
+        if clash:
+            raise IngestError(
+                f"{self.mapping.path}: attribute {clash[0]!r} has the name of a dynamic variable"
+            )
+        return attribute_variables(table, units, long_names)
+
+    def _resolve(self, path: str) -> Path:
+        """A mapping path: absolute, or relative to the source directory."""
+        return self.source_path / path
+
+    def _pad(self, basin: str) -> str:
+        width = self.mapping.basin_id_width
+        return basin.zfill(width) if width and basin.isdigit() else basin
+
+    def _find_files(self) -> dict[str, list[Path]]:
+        """Data files per basin id, from the ``files`` pattern with ``{basin}`` as a wildcard."""
+        pattern = Path(self.mapping.files)
+        # Glob below the source directory so that its own name is never read as a pattern.
+        root = Path(pattern.anchor) if pattern.is_absolute() else self.source_path
+        relative = pattern.relative_to(pattern.anchor).as_posix()
+        basin_in_path = _pattern_regex(relative)
+        files: dict[str, list[Path]] = {}
+        for file in sorted(root.glob(relative.replace("{basin}", "*"))):
+            match = basin_in_path.fullmatch(file.relative_to(root).as_posix())
+            if match is not None and file.is_file():
+                files.setdefault(self._pad(match["basin"]), []).append(file)
+        return files
+
+    def _wanted_basins(self) -> list[str] | None:
+        if self.wanted is not None:
+            return [self._pad(b) for b in self.wanted]
+        if isinstance(self.mapping.basins, list):
+            return [self._pad(b) for b in self.mapping.basins]
+        if isinstance(self.mapping.basins, str):
+            return [self._pad(b) for b in read_basin_list(self._resolve(self.mapping.basins))]
+        return None
+
+    def _read_file(self, file: Path) -> pd.DataFrame:
+        """One data file's variables (source column names) as float64 on its daily dates."""
+        date = self.mapping.date
+        columns = [date.column, *self.mapping.variables]
+        options = {"sep": self.mapping.delimiter, "encoding": self.mapping.encoding}
+        header = _read_csv(file, nrows=0, **options).columns
+        require_columns(header, columns, file)
+        raw = _read_csv(file, dtype=str, usecols=columns, **options)
+        if raw.empty:
+            raise IngestError(f"{file}: no data rows under the header")
+        dates = _parse_dates(raw[date.column], date.format, file)
+        values = numeric_columns(raw, list(self.mapping.variables), file, FIRST_DATA_LINE)
+        if self.mapping.missing_values:
+            values = values.mask(values.isin(self.mapping.missing_values))
+        values.index = daily_index(dates, file, FIRST_DATA_LINE)
+        return values
+
+    def _area_km2(self, basin: str) -> float:
+        area = self._attributes[0].loc[basin, "area"]
+        if not np.isfinite(area) or area <= 0:
+            raise IngestError(
+                f"{self.mapping.path}: basin {basin} has no positive area in attribute "
+                f"{self.mapping.area.attribute!r}, needed to convert discharge to mm/day"
+            )
+        return float(area)
+
+    @cached_property
+    def _attributes(self) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
+        """All attribute sources joined per basin, with units and long names by column."""
+        units: dict[str, str] = {}
+        long_names: dict[str, str] = {}
+        if self.mapping.attribute_units is not None:
+            units, long_names = documented_attributes(self.mapping.attribute_units)
+        tables = []
+        for source in self.mapping.attributes:
+            read = self._read_table if source.layout == "table" else self._read_key_values
+            file, table = read(source)
+            tables.append((file, _select_columns(source, table, units, long_names)))
+        merged = merge_attribute_tables(tables, self.basins)
+        if self.mapping.area is not None:
+            merged["area"] = self._area_column(merged)
+            units["area"] = CANONICAL["area"][0]
+            long_names["area"] = f"catchment area (attribute {self.mapping.area.attribute})"
+        return merged, units, long_names
+
+    def _area_column(self, merged: pd.DataFrame) -> pd.Series:
+        spec = self.mapping.area
+        if spec.attribute not in merged.columns:
+            raise IngestError(
+                f"{self.mapping.path}: area attribute {spec.attribute!r} is in no attribute table"
+            )
+        area = pd.to_numeric(merged[spec.attribute], errors="coerce")
+        convert = conversion(spec.from_units, "km2")
+        return area if convert is None else area * convert.factor
+
+    def _read_table(self, source: AttributeSource) -> tuple[Path, pd.DataFrame]:
+        file = self._resolve(source.path)
+        if not file.is_file():
+            raise IngestError(f"{file}: attribute table not found")
+        table = _read_csv(file, sep=source.delimiter, encoding=source.encoding, dtype=str)
+        require_columns(table.columns, [source.id_column, *(source.columns or {})], file)
+        ids = table.pop(source.id_column).str.strip().map(self._pad, na_action="ignore")
+        table.index = pd.Index(ids, name="basin")
+        return file, table.apply(lambda column: column.str.strip())
+
+    def _read_key_values(self, source: AttributeSource) -> tuple[Path, pd.DataFrame]:
+        """One ``key,value`` file per basin; keys become columns."""
+        rows = {}
+        for basin in self.basins:
+            file = self._resolve(source.path.replace("{basin}", basin))
+            if not file.is_file():
+                raise IngestError(f"{file}: attribute file for basin {basin} not found")
+            pairs = _read_csv(file, sep=source.delimiter, encoding=source.encoding, dtype=str,
+                              header=None)
+            if pairs.shape[1] != 2:
+                raise IngestError(f"{file}: expected 'key{source.delimiter}value' rows")
+            keys = pairs[0].str.strip()
+            if keys.duplicated().any():
+                raise IngestError(f"{file}: key {keys[keys.duplicated()].iloc[0]!r} appears twice")
+            for key in source.columns or {}:
+                if key not in set(keys):
+                    raise IngestError(f"{file}: no key {key!r}")
+            rows[basin] = pd.Series(pairs[1].str.strip().to_numpy(), index=keys.to_numpy())
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.index.name = "basin"
+        return self._resolve(source.path), table
+
+
+def _select_columns(
+    source: AttributeSource, table: pd.DataFrame, units: dict[str, str], long_names: dict[str, str]
+) -> pd.DataFrame:
+    """Keep, rename and describe the columns a source lists (all columns when it lists none)."""
+    if source.columns is None:
+        return table
+    renamed = {}
+    for column, spec in source.columns.items():
+        name = spec.name or column
+        renamed[column] = name
+        if spec.units or column in units:
+            units[name] = spec.units or units[column]
+        long_names[name] = spec.long_name or long_names.get(column, name)
+    return table[list(source.columns)].rename(columns=renamed)
+
+
+def _default_long_name(spec: VariableSpec, column: str) -> str:
+    return CANONICAL[spec.name][1] if spec.name in CANONICAL else f"{column} (source column)"
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A regex for a ``files`` glob capturing ``{basin}`` (a repeated one must be the same id)."""
+    pieces = {"**/": "(?:[^/]+/)*", "*": "[^/]*", "?": "[^/]"}
+    regex = ""
+    for token in re.split(r"(\{basin\}|\*\*/|\*|\?)", pattern):
+        if token == "{basin}":
+            regex += "(?P=basin)" if "(?P<basin>" in regex else "(?P<basin>[^/]+?)"
+        else:
+            regex += pieces.get(token, re.escape(token))
+    return re.compile(regex)
+
+
+def _read_csv(file: Path, **options) -> pd.DataFrame:
+    """``pandas.read_csv`` with its parse and decode failures as one IngestError."""
+    try:
+        return pd.read_csv(file, **options)
+    except ValueError as error:  # ParserError, EmptyDataError and UnicodeDecodeError included
+        raise IngestError(f"{file}: cannot be read as CSV ({str(error).splitlines()[0]})") from None
+
+
+def _parse_dates(values: pd.Series, date_format: str | None, file: Path) -> pd.DatetimeIndex:
+    if date_format is None:
+        return parse_dates(values, file, FIRST_DATA_LINE)
+    parsed = pd.to_datetime(values, format=date_format, errors="coerce")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise IngestError(
+            f"{file}: date {values.iloc[i]!r} on line {FIRST_DATA_LINE + i} "
+            f"does not match format {date_format!r}"
+        )
+    return pd.DatetimeIndex(parsed)
+
+
+def _concat_in_time(parts: list[tuple[Path, pd.DataFrame]]) -> pd.DataFrame:
+    """One basin's files as one series; a date in two files is an error naming both."""
+    parts = sorted(parts, key=lambda part: part[1].index[0])
+    frame = pd.concat([values for _, values in parts])
+    duplicated = frame.index.duplicated()
+    if duplicated.any():
+        date = frame.index[duplicated][0]
+        first, second = [file for file, values in parts if date in values.index][:2]
+        raise IngestError(f"{second}: duplicated date {date.date()} (also in {first})")
+    return frame.sort_index()

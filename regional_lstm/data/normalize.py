@@ -1,0 +1,120 @@
+"""Standardisation statistics, fitted on the calibration period of the training basins only.
+
+They travel with the model (in its JSON sidecar) so predictions for new basins or periods use
+exactly the scaling the weights were trained with, and are never refitted on target basins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from regional_lstm.data.reader import StoreReader
+from regional_lstm.data.store import BASIN_CHUNK
+from regional_lstm.errors import StoreError
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Mean and standard deviation per input, attribute and target (by name)."""
+
+    dynamic_mean: dict[str, float]
+    dynamic_std: dict[str, float]
+    static_mean: dict[str, float]
+    static_std: dict[str, float]
+    target_mean: dict[str, float]
+    target_std: dict[str, float]
+
+    def to_dict(self) -> dict[str, dict[str, float]]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, dict[str, float]]) -> Normalization:
+        return cls(**{k: {n: float(v) for n, v in d.items()} for k, d in data.items()})
+
+    def scale_dynamic(self, x: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Standardise (..., variable) arrays of dynamic inputs, in place for float32."""
+        return _scale(x, names, self.dynamic_mean, self.dynamic_std)
+
+    def scale_static(self, x: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        return _scale(x, names, self.static_mean, self.static_std)
+
+    def scale_target(self, y: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        return _scale(y, names, self.target_mean, self.target_std)
+
+    def unscale_target(self, y: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """Back to physical units (mm/day, mm)."""
+        mean = np.array([self.target_mean[n] for n in names], dtype=y.dtype)
+        std = np.array([self.target_std[n] for n in names], dtype=y.dtype)
+        return y * std + mean
+
+
+def _scale(x: np.ndarray, names: Sequence[str], means: dict, stds: dict) -> np.ndarray:
+    mean = np.array([means[n] for n in names], dtype=x.dtype)
+    std = np.array([stds[n] for n in names], dtype=x.dtype)
+    x -= mean
+    x /= std
+    return x
+
+
+def fit_normalization(
+    reader: StoreReader,
+    basins: Sequence[str],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    dynamic: Sequence[str],
+    static: Sequence[str],
+    targets: Sequence[str],
+) -> Normalization:
+    """Fit statistics in one streamed pass over blocks of basins (memory: one block)."""
+    times = reader.time_slice(start, end)
+    names = [*dynamic, *targets]
+    total = np.zeros(len(names))
+    squares = np.zeros(len(names))
+    count = np.zeros(len(names))
+    for first in range(0, len(basins), BASIN_CHUNK * 4):
+        block = reader.read_dynamic(basins[first : first + BASIN_CHUNK * 4], names, times)
+        values = block.reshape(-1, len(names)).astype(np.float64)
+        valid = ~np.isnan(values)
+        total += np.where(valid, values, 0.0).sum(axis=0)
+        squares += np.where(valid, values**2, 0.0).sum(axis=0)
+        count += valid.sum(axis=0)
+    for name, n in zip(names, count, strict=True):
+        if n < 2:
+            raise StoreError(
+                f"{reader.path}: {name!r} has no values in {start.date()}..{end.date()}"
+            )
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    std = np.where(std > 1e-8, std, 1.0)  # a constant input carries no information: leave it at 0
+    static_values = reader.read_static(basins, static)
+    _require_complete_attributes(reader, basins, static, static_values)
+    static_mean = static_values.mean(axis=0) if len(static) else np.zeros(0)
+    static_std = static_values.std(axis=0) if len(static) else np.zeros(0)
+    static_std = np.where(static_std > 1e-8, static_std, 1.0)
+    k = len(dynamic)
+    return Normalization(
+        dynamic_mean=dict(zip(dynamic, mean[:k].tolist(), strict=True)),
+        dynamic_std=dict(zip(dynamic, std[:k].tolist(), strict=True)),
+        static_mean=dict(zip(static, static_mean.tolist(), strict=True)),
+        static_std=dict(zip(static, static_std.tolist(), strict=True)),
+        target_mean=dict(zip(targets, mean[k:].tolist(), strict=True)),
+        target_std=dict(zip(targets, std[k:].tolist(), strict=True)),
+    )
+
+
+def _require_complete_attributes(
+    reader: StoreReader, basins: Sequence[str], names: Sequence[str], values: np.ndarray
+) -> None:
+    """A NaN attribute would poison every prediction of its basin: name it instead."""
+    missing = np.isnan(values)
+    if missing.any():
+        b, a = np.argwhere(missing)[0]
+        n = int(missing[:, a].sum())
+        raise StoreError(
+            f"{reader.path}: attribute {names[a]!r} is missing for basin {basins[b]} "
+            f"({n} basin(s) in all); drop the attribute from STATIC_ATTRIBUTES or those basins"
+        )

@@ -1,0 +1,1 @@
+"""The thin Ray layer: cluster connection and the Ray Train worker loop."""

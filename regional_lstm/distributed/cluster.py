@@ -1,0 +1,32 @@
+"""Join a Ray cluster (RAY_ADDRESS) or start an embedded local one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import ray
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
+    """Use the running Ray if any; else join ``address`` or start a local Ray, shut down after."""
+    if ray.is_initialized():
+        yield
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    kwargs = (
+        {"address": address}
+        if address
+        else {
+            "num_cpus": num_cpus,
+            "include_dashboard": False,
+            "object_store_memory": 200 * 2**20,
+        }
+    )
+    ray.init(**kwargs, log_to_driver=True, configure_logging=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()

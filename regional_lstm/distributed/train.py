@@ -1,0 +1,88 @@
+"""Ray Train: one TorchTrainer whose workers run ``training.fit`` under DDP."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from regional_lstm.training.fit import TrainingPlan, WorkerContext, fit
+
+
+def _worker_loop(loop_config: dict[str, Any]) -> None:
+    """Runs in every Ray Train worker: wire Ray's rank, DDP and checkpoints into ``fit``."""
+    import dask
+
+    dask.config.set(scheduler="synchronous")  # workers read Zarr themselves; no dask threads
+    torch.set_num_threads(loop_config["threads_per_worker"])
+    plan: TrainingPlan = loop_config["plan"]
+    context = ray.train.get_context()
+    rank, world_size = context.get_world_rank(), context.get_world_size()
+    resume_dir = None
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        resume_dir = Path(tempfile.mkdtemp(prefix="regional-lstm-resume-"))
+        with checkpoint.as_directory() as folder:
+            shutil.copytree(folder, resume_dir, dirs_exist_ok=True)
+
+    def all_gather(value: Any) -> list[Any]:
+        if world_size == 1:
+            return [value]
+        gathered: list[Any] = [None] * world_size
+        dist.all_gather_object(gathered, value)
+        return gathered
+
+    def report(metrics: dict[str, float], folder: Path | None) -> None:
+        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder) if folder else None)
+
+    ctx = WorkerContext(
+        rank=rank,
+        world_size=world_size,
+        device=ray.train.torch.get_device(),
+        all_gather=all_gather,
+        wrap_model=ray.train.torch.prepare_model,
+        report=report,
+        resume_from=resume_dir,
+        log=print if rank == 0 else (lambda line: None),
+    )
+    fit(plan, ctx)
+
+
+def train_on_ray(
+    plan: TrainingPlan,
+    *,
+    storage_path: Path,
+    run_name: str,
+    num_workers: int,
+    use_gpu: bool,
+    max_failures: int = 0,
+) -> Checkpoint:
+    """Fit ``plan`` on ``num_workers`` Ray workers; returns the last checkpoint.
+
+    Relaunching with the same ``storage_path`` and ``run_name`` resumes from that run's last
+    checkpoint (Ray Train restores it and ``fit`` continues from its epoch).
+    """
+    trainer = TorchTrainer(
+        _worker_loop,
+        train_loop_config={"plan": plan, "threads_per_worker": 1},
+        scaling_config=ScalingConfig(
+            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
+        ),
+        run_config=RunConfig(
+            name=run_name,
+            storage_path=str(storage_path.absolute()),
+            failure_config=FailureConfig(max_failures=max_failures),
+        ),
+    )
+    result = trainer.fit()
+    if result.checkpoint is None:
+        raise RuntimeError(f"Ray Train run {run_name} finished without a checkpoint")
+    return result.checkpoint

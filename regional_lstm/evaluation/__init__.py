@@ -1,0 +1,1 @@
+"""Evaluation: streamflow metrics and per-basin summaries."""

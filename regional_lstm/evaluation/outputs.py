@@ -1,0 +1,61 @@
+"""Result files in the SYMFLUENCE layout: per-basin prediction CSVs, metrics.csv, plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regional_lstm.atomic import write_text
+from regional_lstm.evaluation.metrics import compute_metrics, summarize
+
+MM_DAY_KM2_PER_M3S = 86.4  # 1 m3/s over 1 km2 is 86.4 mm/day
+
+
+def mm_per_day_to_m3s(q: np.ndarray | pd.Series, area_km2: float) -> np.ndarray | pd.Series:
+    """Specific discharge [mm/day] to discharge [m3/s] for a basin of ``area_km2``."""
+    return q * area_km2 / MM_DAY_KM2_PER_M3S
+
+
+def prediction_table(frame: pd.DataFrame, area_km2: float, snow: bool) -> pd.DataFrame:
+    """The documented CSV columns: Date,Observed_m3s,Predicted_m3s,Residual (or snow form)."""
+    q_obs = mm_per_day_to_m3s(frame["streamflow_obs"].astype(np.float64), area_km2)
+    q_sim = mm_per_day_to_m3s(frame["streamflow_sim"].astype(np.float64), area_km2)
+    if snow:
+        table = {
+            "Q_obs": q_obs,
+            "Q_pred": q_sim,
+            "SWE_obs": frame["swe_obs"],
+            "SWE_pred": frame["swe_sim"],
+        }
+    else:
+        table = {"Observed_m3s": q_obs, "Predicted_m3s": q_sim, "Residual": q_obs - q_sim}
+    return pd.DataFrame(table, index=frame.index)
+
+
+def write_predictions(results_dir: Path, basin: str, table: pd.DataFrame) -> Path:
+    """``<basin>_LSTM_predictions.csv``; missing values stay empty cells on their dates."""
+    path = results_dir / f"{basin}_LSTM_predictions.csv"
+    text = table.to_csv(index_label="Date", date_format="%Y-%m-%d", float_format="%.6g")
+    return write_text(path, text)
+
+
+def metrics_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per basin of streamflow metrics (RMSE, MAE, Bias in mm/day)."""
+    rows = {
+        basin: compute_metrics(
+            frame["streamflow_obs"].to_numpy(np.float64),
+            frame["streamflow_sim"].to_numpy(np.float64),
+        )
+        for basin, frame in predictions.items()
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "basin"
+    return table
+
+
+def write_metrics(results_dir: Path, table: pd.DataFrame) -> tuple[Path, dict[str, float]]:
+    """``metrics.csv`` and its summary (median/mean NSE and KGE, count of NSE < 0)."""
+    path = write_text(results_dir / "metrics.csv", table.to_csv(float_format="%.6g"))
+    return path, summarize(table)

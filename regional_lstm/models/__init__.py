@@ -1,0 +1,32 @@
+"""Regional models: plain ``nn.Module``s from a `ModelSpec`; dict of tensors in, dict out."""
+
+from __future__ import annotations
+
+from regional_lstm.models.attention import TemporalAttention
+from regional_lstm.models.base import MODULE_PARTS, RegionalModel, freeze
+from regional_lstm.models.ealstm import EALSTM, EntityAwareLSTM
+from regional_lstm.models.lstm import ConcatLSTM, stacked_lstm, with_static_at_every_step
+from regional_lstm.models.spec import ModelSpec
+
+MODELS: dict[str, type[RegionalModel]] = {"concat": ConcatLSTM, "ealstm": EALSTM}
+
+
+def build_model(spec: ModelSpec) -> RegionalModel:
+    """The model ``spec.conditioning`` names, freshly initialised from torch's global RNG."""
+    return MODELS[spec.conditioning](spec)
+
+
+__all__ = [
+    "EALSTM",
+    "MODELS",
+    "MODULE_PARTS",
+    "ConcatLSTM",
+    "EntityAwareLSTM",
+    "ModelSpec",
+    "RegionalModel",
+    "TemporalAttention",
+    "build_model",
+    "freeze",
+    "stacked_lstm",
+    "with_static_at_every_step",
+]

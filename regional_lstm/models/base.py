@@ -1,0 +1,87 @@
+"""What every regional model shares: static embedding, attention, head, and freezing by part."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from regional_lstm.models.attention import TemporalAttention
+from regional_lstm.models.spec import ModelSpec
+
+MODULE_PARTS: tuple[str, ...] = ("embedding", "lstm", "attention", "head")
+
+
+class StaticEmbedding(nn.Sequential):
+    """Linear -> tanh -> dropout -> Linear on the static attributes, once per sample."""
+
+    def __init__(self, n_static: int, size: int, dropout: float) -> None:
+        super().__init__(
+            nn.Linear(n_static, size), nn.Tanh(), nn.Dropout(dropout), nn.Linear(size, size)
+        )
+
+
+class RegionalModel(nn.Module, ABC):
+    """Sequence-to-one model: a window of forcings plus basin attributes -> the last day's targets.
+
+    ``forward({"x_dynamic": (batch, seq, n_dynamic), "x_static": (batch, n_static)})`` returns
+    ``{"y_hat": (batch, n_targets)}`` in ``spec.targets`` order, plus ``"attention"``
+    (batch, seq) when ``spec.use_attention``. Subclasses build ``self.lstm`` and say how it
+    consumes the static features in `encode`.
+    """
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.embedding = (
+            None
+            if spec.static_embedding is None
+            else StaticEmbedding(spec.n_static, spec.static_embedding, spec.dropout)
+        )
+        self.attention = TemporalAttention(spec.hidden_size) if spec.use_attention else None
+        self.dropout = nn.Dropout(spec.dropout)
+        head_inputs = spec.hidden_size * (2 if spec.use_attention else 1)
+        self.head = nn.Linear(head_inputs, spec.n_targets)
+
+    @abstractmethod
+    def encode(self, x_dynamic: Tensor, static: Tensor) -> Tensor:
+        """Last recurrent layer's outputs (batch, seq, hidden) for static features (batch, s)."""
+
+    @property
+    def module_parts(self) -> tuple[str, ...]:
+        """Named parts present in this model, the names `freeze` accepts."""
+        return tuple(name for name in MODULE_PARTS if getattr(self, name) is not None)
+
+    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        x_dynamic, x_static = inputs["x_dynamic"], inputs["x_static"]
+        if x_dynamic.shape[-1] != self.spec.n_dynamic or x_static.shape[-1] != self.spec.n_static:
+            raise ValueError(
+                f"expected {self.spec.n_dynamic} dynamic and {self.spec.n_static} static inputs, "
+                f"got x_dynamic {tuple(x_dynamic.shape)} and x_static {tuple(x_static.shape)}"
+            )
+        static = x_static if self.embedding is None else self.embedding(x_static)
+        hidden = self.encode(x_dynamic, static)
+        features = hidden[:, -1]
+        outputs = {}
+        if self.attention is not None:
+            context, outputs["attention"] = self.attention(hidden)
+            features = torch.cat([features, context], dim=-1)
+        outputs["y_hat"] = self.head(self.dropout(features))
+        return outputs
+
+
+def freeze(model: RegionalModel, parts: Iterable[str]) -> None:
+    """Stop gradients for the named parts (e.g. ``["lstm"]`` to fine-tune only the head).
+
+    A single string is taken as one part name. Naming a part the model lacks is an error.
+    """
+    names = [parts] if isinstance(parts, str) else list(parts)
+    unknown = [name for name in names if name not in model.module_parts]
+    if unknown:
+        valid = list(model.module_parts)
+        raise ValueError(f"unknown model parts {unknown}; this model has {valid}")
+    for name in names:
+        for parameter in getattr(model, name).parameters():
+            parameter.requires_grad_(False)

@@ -1,0 +1,1 @@
+"""Plain PyTorch training: losses, one epoch, validation, early stopping, checkpoints (no Ray)."""

@@ -1,0 +1,48 @@
+"""Losses over batches with missing targets, summed over targets with per-target weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from regional_lstm.data.sampling import TARGET_STD_EPS
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _masked_weighted_mean(errors: torch.Tensor, valid: torch.Tensor, weights: torch.Tensor):
+    """Mean error per target over its observed samples, then the weighted sum over targets."""
+    per_target = (errors * valid).sum(dim=0) / valid.sum(dim=0).clamp(min=1)
+    return (per_target * weights).sum()
+
+
+def nse_star(weights: Sequence[float], eps: float = TARGET_STD_EPS) -> LossFn:
+    """Basin-normalised squared error (Kratzert et al. 2019): (y_hat - y)^2 / (s_b + eps)^2.
+
+    s_b is the basin's std of the standardised target, so wet and dry basins weigh alike.
+    """
+    w = torch.tensor(list(weights), dtype=torch.float32)
+
+    def loss(y_hat: torch.Tensor, y: torch.Tensor, target_std: torch.Tensor) -> torch.Tensor:
+        valid = ~torch.isnan(y)
+        scale = (target_std + eps) ** 2
+        errors = (y_hat - torch.nan_to_num(y)) ** 2 / scale
+        return _masked_weighted_mean(errors, valid, w.to(y.device))
+
+    return loss
+
+
+def mse(weights: Sequence[float]) -> LossFn:
+    """Mean squared error of the standardised targets: (y_hat - y)^2."""
+    w = torch.tensor(list(weights), dtype=torch.float32)
+
+    def loss(y_hat: torch.Tensor, y: torch.Tensor, target_std: torch.Tensor) -> torch.Tensor:
+        valid = ~torch.isnan(y)
+        errors = (y_hat - torch.nan_to_num(y)) ** 2
+        return _masked_weighted_mean(errors, valid, w.to(y.device))
+
+    return loss
+
+
+LOSSES: dict[str, Callable[[Sequence[float]], LossFn]] = {"nse": nse_star, "mse": mse}

@@ -1,0 +1,1 @@
+"""Workflows compose data, training, distribution and evaluation into the user's jobs."""

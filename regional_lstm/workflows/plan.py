@@ -1,0 +1,98 @@
+"""From a validated config and its store to a TrainingPlan (statistics computed once, here)."""
+
+from __future__ import annotations
+
+from regional_lstm.config import Config
+from regional_lstm.config_periods import Period
+from regional_lstm.data.normalize import fit_normalization
+from regional_lstm.data.reader import StoreReader
+from regional_lstm.data.sampling import DataSpec, count_windows
+from regional_lstm.errors import ConfigError
+from regional_lstm.models import ModelSpec
+from regional_lstm.training.fit import POOL_BASINS, TrainingPlan
+
+
+def targets_of(config: Config) -> tuple[str, ...]:
+    """TARGETS, plus ``swe`` when LSTM_USE_SNOW asks for the flow+snow multi-task head."""
+    targets = tuple(config.TARGETS)
+    if config.LSTM_USE_SNOW and "swe" not in targets:
+        targets = (*targets, "swe")
+    return targets
+
+
+def check_period_in_store(reader: StoreReader, key: str, period: Period) -> None:
+    """A period outside the store's record is a config error naming both ranges."""
+    first, last = reader.time[0], reader.time[-1]
+    if period.start < first or period.end > last:
+        raise ConfigError(
+            f"{key} {period} is outside the store's record {first.date()}..{last.date()} "
+            f"({reader.path})"
+        )
+
+
+def make_plan(config: Config) -> TrainingPlan:
+    """Check the config against the store, fit normalisation, count windows: the driver's part."""
+    config.validate_for_training()
+    reader = StoreReader(config.DATA_STORE)
+    basins = config.basin_ids() or list(reader.basins)
+    reader.positions(basins)
+    targets = targets_of(config)
+    reader.require(config.DYNAMIC_INPUTS, ("basin", "time"), "dynamic input")
+    reader.require(targets, ("basin", "time"), "target")
+    reader.require(config.STATIC_ATTRIBUTES, ("basin",), "static attribute")
+    for key in ("CALIBRATION_PERIOD", "VALIDATION_PERIOD"):
+        check_period_in_store(reader, key, getattr(config, key))
+    calibration = config.CALIBRATION_PERIOD
+    norm = fit_normalization(
+        reader,
+        basins,
+        calibration.start,
+        calibration.end,
+        config.DYNAMIC_INPUTS,
+        config.STATIC_ATTRIBUTES,
+        targets,
+    )
+    data = DataSpec(
+        tuple(config.DYNAMIC_INPUTS),
+        tuple(config.STATIC_ATTRIBUTES),
+        targets,
+        int(config.LSTM_LOOKBACK),
+    )
+    counts = count_windows(reader, basins, config.train_period, data, norm, POOL_BASINS)
+    if not any(counts.values()):
+        raise ConfigError(
+            f"no training windows: no basin has {data.lookback} gap-free input days ending on an "
+            f"observed target in {config.train_period}"
+        )
+    model = ModelSpec(
+        n_dynamic=len(data.dynamic),
+        n_static=len(data.static),
+        hidden_size=int(config.LSTM_HIDDEN_SIZE),
+        num_layers=int(config.LSTM_NUM_LAYERS),
+        dropout=float(config.LSTM_DROPOUT),
+        conditioning=config.LSTM_STATIC_CONDITIONING,
+        static_embedding=config.LSTM_STATIC_EMBEDDING,
+        use_attention=bool(config.LSTM_USE_ATTENTION),
+        targets=targets,
+    )
+    weights = tuple(config.SWE_LOSS_WEIGHT if t == "swe" else 1.0 for t in targets)
+    return TrainingPlan(
+        store=str(config.DATA_STORE),
+        basins=basins,
+        data=data,
+        model=model,
+        norm=norm,
+        counts=counts,
+        train_period=config.train_period,
+        early_stopping_period=config.early_stopping_period,
+        epochs=int(config.LSTM_EPOCHS),
+        batch_size=int(config.LSTM_BATCH_SIZE),
+        learning_rate=float(config.LSTM_LEARNING_RATE),
+        weight_decay=float(config.LSTM_L2_REGULARIZATION),
+        patience=int(config.LSTM_LEARNING_PATIENCE),
+        loss=config.LSTM_LOSS,
+        loss_weights=weights,
+        gradient_clip=float(config.LSTM_GRADIENT_CLIP),
+        samples_per_epoch=config.LSTM_SAMPLES_PER_EPOCH,
+        seed=int(config.SEED),
+    )

@@ -1,0 +1,203 @@
+"""CAMELS-CH ingest, checked against the real files in ../shared/data/camels_ch."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from regional_lstm.data.ingest import ingest
+from regional_lstm.errors import IngestError
+
+pytestmark = pytest.mark.shared_data
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# 4001 (Germany) has gaps, 5003 (France) has hydrological years with > 5 % missing discharge,
+# 2109 is an alpine basin with a non-ASCII gauge name in the latin-1 topographic table.
+BASINS = ["4001", "5003", "2109"]
+SERIES_FILE = "time_series/observation_based/CAMELS_CH_obs_based_{}.csv"
+
+
+def shared_data(name: str) -> Path:
+    """A real dataset in ../shared/data, or skip the test where that folder is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} not found (real-data tests need ../shared/data)")
+    return path
+
+
+def write_basin_list(folder: Path, basins: list[str]) -> Path:
+    path = folder / "basins.txt"
+    path.write_text("\n".join(basins) + "\n")
+    return path
+
+
+def raw_series(basin: str) -> pd.DataFrame:
+    file = shared_data("camels_ch") / SERIES_FILE.format(basin)
+    return pd.read_csv(file, index_col="date", parse_dates=["date"])
+
+
+def raw_attributes(topic: str) -> pd.DataFrame:
+    file = shared_data("camels_ch") / f"static_attributes/CAMELS_CH_{topic}.csv"
+    table = pd.read_csv(file, skiprows=1, encoding="latin-1", dtype={"gauge_id": str})
+    return table.set_index("gauge_id")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> xr.Dataset:
+    folder = tmp_path_factory.mktemp("camels_ch")
+    path = ingest("camels-ch", shared_data("camels_ch"), folder / "store.zarr",
+                  basins_file=write_basin_list(folder, BASINS))
+    return xr.open_zarr(path)
+
+
+def hydrological_year_mean(q: pd.Series, start: str, end: str) -> float:
+    """Mean over the hydrological years (Oct-Sep) of [start, end] with <= 5 % missing days."""
+    window = q[start:end]
+    year = (window.index - pd.DateOffset(months=9)).year
+    complete = window.isna().groupby(year).mean() <= 0.05
+    return float(window[complete.reindex(year).to_numpy()].mean())
+
+
+def test_q_mean_is_reproduced_from_stored_streamflow(store: xr.Dataset) -> None:
+    signatures = raw_attributes("hydrology_attributes_obs")
+    for basin in BASINS:
+        row = signatures.loc[basin]
+        q = store["streamflow"].sel(basin=basin).to_series()
+        reproduced = hydrological_year_mean(q, row["sign_start_date"], row["sign_end_date"])
+        # Measured: |difference| <= 0.0005 mm/day for all 50 sample basins (rounding of q_mean).
+        assert abs(reproduced - row["q_mean"]) < 0.02, basin
+
+
+def test_raw_values_of_a_known_day_are_stored(store: xr.Dataset) -> None:
+    day = "2005-08-22"  # the August 2005 flood, with SWE, sunshine and discharge all present
+    for basin in BASINS:
+        raw = raw_series(basin).loc[day]
+        stored = store.sel(basin=basin, time=day)
+        for store_name, column in [("streamflow", "discharge_spec(mm/d)"),
+                                   ("discharge_vol", "discharge_vol(m3/s)"),
+                                   ("precipitation", "precipitation(mm/d)"),
+                                   ("temperature_max", "temperature_max(degC)"),
+                                   ("rel_sun_dur", "rel_sun_dur(%)"), ("swe", "swe(mm)")]:
+            np.testing.assert_allclose(float(stored[store_name]), raw[column], rtol=1e-6,
+                                       err_msg=f"{basin} {store_name}")
+
+
+def test_every_variable_has_units_and_a_long_name(store: xr.Dataset) -> None:
+    for name, variable in store.data_vars.items():
+        assert variable.attrs.get("units"), name
+        assert variable.attrs.get("long_name"), name
+
+
+def test_series_units_come_from_the_header(store: xr.Dataset) -> None:
+    units = {name: store[name].attrs["units"] for name in store.data_vars}
+    assert units["streamflow"] == "mm/day"
+    assert units["swe"] == "mm"
+    assert units["precipitation"] == "mm/d"
+    assert units["temperature_min"] == "degC"
+    assert units["rel_sun_dur"] == "%"
+    assert units["discharge_vol"] == "m3/s"
+    assert units["waterlevel"] == "m"
+    assert "discharge_spec" not in store
+
+
+def test_area_is_the_topographic_table_area(store: xr.Dataset) -> None:
+    topographic = raw_attributes("topographic_attributes")
+    np.testing.assert_array_equal(store["area"].values, topographic.loc[BASINS, "area"].values)
+    assert store["area"].attrs["units"] == "km2"
+
+
+def test_latin1_gauge_names_are_decoded(store: xr.Dataset) -> None:
+    assert store["gauge_name"].sel(basin="2109").values.item() == "Gsteig"
+    assert store["water_body_name"].sel(basin="2109").values.item() == "Lütschine"
+
+
+def test_store_opens_with_plain_xarray(store: xr.Dataset) -> None:
+    assert store["streamflow"].dims == ("basin", "time")
+    assert list(store["basin"].values) == BASINS
+    for name in ["streamflow", "swe", "precipitation", "waterlevel"]:
+        assert store[name].dtype == np.float32
+
+
+# Bad input: each failure is one line naming the file.
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A copy of the CAMELS-CH layout with the series of one basin, 2109, to corrupt."""
+    real = shared_data("camels_ch")
+    copy = tmp_path / "camels_ch"
+    (copy / SERIES_FILE.format("x")).parent.mkdir(parents=True)
+    shutil.copy(real / SERIES_FILE.format("2109"), copy / SERIES_FILE.format("2109"))
+    (copy / "static_attributes").mkdir()
+    for table in (real / "static_attributes").glob("CAMELS_CH_*.csv"):
+        shutil.copy(table, copy / "static_attributes" / table.name)
+    return copy
+
+
+def ingest_error(source: Path, basins: list[str] | None = None) -> str:
+    folder = source.parent
+    basins_file = write_basin_list(folder, basins) if basins else None
+    with pytest.raises(IngestError) as caught:
+        ingest("camels-ch", source, folder / "store.zarr", basins_file=basins_file)
+    assert not (folder / "store.zarr").exists()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def replace_line(file: Path, line: int, old: str, new: str) -> None:
+    lines = file.read_text(encoding="latin-1").splitlines(keepends=True)
+    assert old in lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace(old, new, 1)
+    file.write_text("".join(lines), encoding="latin-1")
+
+
+def test_missing_directory_is_named(tmp_path: Path) -> None:
+    message = ingest_error(tmp_path / "nowhere")
+    assert "nowhere" in message and "not found" in message
+
+
+def test_listed_basin_without_files_is_named(source: Path) -> None:
+    message = ingest_error(source, ["2109", "9999"])
+    assert "9999" in message and "observation_based" in message
+
+
+def test_header_without_an_expected_column_names_it(source: Path) -> None:
+    file = source / SERIES_FILE.format("2109")
+    replace_line(file, 1, "swe(mm)", "snow(mm)")
+    message = ingest_error(source)
+    assert file.name in message and "swe(mm)" in message
+
+
+def test_unparsable_date_names_file_and_line(source: Path) -> None:
+    file = source / SERIES_FILE.format("2109")
+    replace_line(file, 100, "1981-04-09", "1981-04-31")
+    message = ingest_error(source)
+    assert file.name in message and "1981-04-31" in message and "line 100" in message
+
+
+def test_duplicated_date_names_file_and_line(source: Path) -> None:
+    file = source / SERIES_FILE.format("2109")
+    replace_line(file, 100, "1981-04-09", "1981-04-08")
+    message = ingest_error(source)
+    assert file.name in message and "duplicated date 1981-04-08" in message
+
+
+def test_non_numeric_value_names_file_and_column(source: Path) -> None:
+    file = source / SERIES_FILE.format("2109")
+    replace_line(file, 100, "1981-04-09,", "1981-04-09,n.a.")
+    message = ingest_error(source)
+    assert file.name in message and "'n.a." in message and "discharge_vol(m3/s)" in message
+
+
+def test_attribute_table_without_a_basin_names_it(source: Path) -> None:
+    file = source / "static_attributes" / "CAMELS_CH_glacier_attributes.csv"
+    lines = file.read_text().splitlines(keepends=True)
+    file.write_text("".join(line for line in lines if not line.startswith("2109,")))
+    message = ingest_error(source)
+    assert file.name in message and "2109" in message
