@@ -8,9 +8,10 @@ plus the streamflow target, and serves them as a (variables, lookback) array by:
     which builds and runs a small dask graph per variable and read (the baseline);
 (b) zarr: ``zarr.open_group(path, mode="r")`` then ``array[b, t0:t1]`` per variable and read,
     which still decompresses a whole chunk (BASIN_CHUNK basins x the full record) per call;
-(c) block cache: read each chunk of BASIN_CHUNK basins once (every variable, full record)
-    and serve that block's windows from memory, as training workers do with their pool of
-    loaded basin blocks. The same pairs are served grouped by block; block loads are timed.
+(c) block cache: read each chunk of BASIN_CHUNK basins once (every variable, full record,
+    with the training workers' ``StoreReader.read_dynamic``) and serve that block's windows
+    from memory, as workers do with their pool of loaded basin blocks. The same pairs are
+    served grouped by block; block loads are timed.
 
 (a) and (b) serve only the first ``--slow-reads`` pairs (they take tens of ms per read);
 (c) serves all ``--reads``. Prints reads/s for each (median of ``--repeats``) and its ratio
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.store import BASIN_CHUNK, open_store
 from regional_lstm.data.synth import synthesize
 
@@ -116,18 +118,18 @@ def _zarr_reader(store: Path, lookback: int) -> Reader:
 
 
 def _block_cache_reader(store: Path, lookback: int) -> Reader:
-    group = zarr.open_group(store, mode="r")
-    arrays = [group[name] for name in WINDOW_VARIABLES]
+    reader = StoreReader(store)
+    record = slice(0, len(reader.time))
 
     def read(basins: np.ndarray, starts: np.ndarray) -> None:
         blocks = basins // BASIN_CHUNK
         for block in np.unique(blocks).tolist():
             first = block * BASIN_CHUNK
-            rows = slice(first, first + BASIN_CHUNK)
-            loaded = np.stack([array[rows] for array in arrays], axis=1)
+            ids = reader.basins[first : first + BASIN_CHUNK]
+            loaded = reader.read_dynamic(ids, WINDOW_VARIABLES, record)
             mine = blocks == block
             for basin, start in zip(basins[mine].tolist(), starts[mine].tolist(), strict=True):
-                loaded[basin - first, :, start : start + lookback].copy()
+                loaded[basin - first, start : start + lookback].T.copy()
 
     return read
 

@@ -131,6 +131,58 @@ def check(
     )
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML with SYMFLUENCE LSTM_* keys.")],
+    restart: Annotated[bool, typer.Option(help="Discard a previous run in PROJECT_DIR.")] = False,
+) -> None:
+    """Train a regional LSTM on Ray workers, keep the best model, evaluate every basin."""
+    from regional_lstm.config import load_config
+    from regional_lstm.workflows.train import train as train_workflow
+
+    train_workflow(load_config(config), restart=restart, log=_log)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML with SYMFLUENCE LSTM_* keys.")],
+    restart: Annotated[bool, typer.Option(help="Discard a previous run in PROJECT_DIR.")] = False,
+) -> None:
+    """Run the workflow a config describes: build the store if missing, train, evaluate."""
+    from regional_lstm.config import load_config
+    from regional_lstm.workflows.run import run as run_workflow
+
+    run_workflow(load_config(config), restart=restart, log=_log)
+
+
+@app.command()
+def evaluate(
+    project_dir: Annotated[Path, typer.Argument(help="PROJECT_DIR of a trained model.")],
+    period: Annotated[
+        str | None,
+        typer.Option(help="Evaluation period, e.g. '2005,2010' or '2005-10-01,2010-09-30'."),
+    ] = None,
+    plots: Annotated[bool, typer.Option(help="Write hydrographs and the NSE CDF.")] = True,
+) -> None:
+    """Re-evaluate a saved model (VALIDATION_PERIOD unless --period) and rewrite results/."""
+    from regional_lstm.config_periods import Period
+    from regional_lstm.errors import ConfigError
+    from regional_lstm.workflows.evaluate import evaluate_project
+
+    parsed = None
+    if period is not None:
+        parts = [p.strip() for p in period.split(",")]
+        try:
+            parsed = Period.parse([int(p) if p.isdigit() else p for p in parts])
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"--period {period!r}: {error}") from None
+    evaluate_project(project_dir, period=parsed, plots=plots, log=_log)
+
+
+def _log(line: str) -> None:
+    out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def _print_summary(summary: dict) -> None:
     period = summary["period"]
     basins = summary["basins"]

@@ -96,6 +96,28 @@ Names = Annotated[list[StrictStr], AfterValidator(_unique)]
 NonEmptyNames = Annotated[Names, Field(min_length=1)]
 
 
+class DataSource(BaseModel):
+    """How `regional-lstm run` builds DATA_STORE when it does not exist yet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["synthetic", "camels-us", "camels-ch", "caravan", "csv"]
+    path: AbsolutePath | None = None
+    basins_file: AbsolutePath | None = None
+    forcing: StrictStr | None = None
+    mapping: AbsolutePath | None = None
+    basins: PositiveInt = 20
+    years: PositiveInt = 10
+    seed: Annotated[StrictInt, Field(ge=0)] = 0
+    gaps: Annotated[Number, Field(ge=0, lt=1)] = 0.0
+
+    @model_validator(mode="after")
+    def _path_for_real_data(self) -> DataSource:
+        if self.kind != "synthetic" and self.path is None:
+            raise ValueError(f"kind '{self.kind}' needs 'path', the dataset's folder")
+        return self
+
+
 class Config(BaseModel):
     """An experiment: data, periods, model, tuning and tracking settings, keyed as in the YAML.
 
@@ -140,6 +162,7 @@ class Config(BaseModel):
     OPTIMIZATION_MAX_ITERATIONS: PositiveInt = 20
 
     DATA_STORE: AbsolutePath
+    DATA_SOURCE: DataSource | None = None
     # Unquoted ids such as 01022500 are read by YAML as (octal) numbers: quote them.
     BASINS: Annotated[list[str] | Path | None, BeforeValidator(_basins)] = None
     DYNAMIC_INPUTS: NonEmptyNames
@@ -327,8 +350,15 @@ def _summarise(error: ValidationError) -> str:
 def _describe(detail: ErrorDetails) -> str:
     """One pydantic error as 'KEY[index]: what was expected, got what', without pydantic's URL."""
     key, *inner = detail["loc"] or ("",)
-    where = f"{key}" + "".join(f"[{part}]" for part in inner if isinstance(part, int))
+    fields = [p for p in inner if isinstance(p, str) and p not in ("value", "search")]
+    where = f"{key}" + "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in inner
+        if isinstance(part, int) or part in fields
+    )
     kind, context = detail["type"], detail.get("ctx", {})
+    if kind == "extra_forbidden" and fields:
+        return f"{key}: unknown key '{fields[-1]}'"
     if kind == "extra_forbidden":
         return f"unknown key '{key}'{_closest_key_hint(str(key))}"
     if kind == "value_error":

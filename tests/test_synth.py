@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,10 +17,14 @@ FORCINGS = ["prcp", "tmin", "tmax", "srad", "pet", "dayl"]
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> xr.Dataset:
-    """Thirty basins over six years, loaded: enough to compare basins with each other."""
-    path = synth.synthesize(tmp_path_factory.mktemp("synth") / "s.zarr", basins=30, years=6)
-    return open_store(path).load()
+def store_path(tmp_path_factory) -> Path:
+    """Thirty basins over six years: enough to compare basins with each other."""
+    return synth.synthesize(tmp_path_factory.mktemp("synth") / "s.zarr", basins=30, years=6)
+
+
+@pytest.fixture(scope="module")
+def store(store_path) -> xr.Dataset:
+    return open_store(store_path).load()
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +43,12 @@ def test_same_seed_gives_an_identical_store(tmp_path):
     xr.testing.assert_identical(_values(first), _values(second))
 
 
-def test_different_seeds_give_different_values(tmp_path):
-    first = _values(synth.synthesize(tmp_path / "a.zarr", basins=3, years=2, seed=1))
-    second = _values(synth.synthesize(tmp_path / "b.zarr", basins=3, years=2, seed=2))
-    for name in ["prcp", "streamflow", "area"]:
-        assert not np.array_equal(first[name].values, second[name].values)
+def test_different_seeds_give_different_values():
+    first, second = (synth.SyntheticSource(n_basins=2, years=2, seed=s) for s in (1, 2))
+    assert not first.read_attributes()[0].equals(second.read_attributes()[0])
+    for name in ["prcp", "tmax", "streamflow"]:
+        assert not np.array_equal(first.read_basin("syn0002")[name],
+                                  second.read_basin("syn0002")[name])
 
 
 def test_a_basin_does_not_depend_on_how_many_are_generated():
@@ -50,13 +57,13 @@ def test_a_basin_does_not_depend_on_how_many_are_generated():
     pd.testing.assert_frame_equal(alone, among_many)
 
 
-def test_store_opens_with_plain_xarray_and_describes_every_variable(tmp_path):
-    path = synth.synthesize(tmp_path / "s.zarr", basins=2, years=1, seed=3)
-    ds = xr.open_zarr(path, consolidated=True)
-    assert dict(ds.sizes) == {"basin": 2, "time": 365}
-    assert list(ds["basin"].values) == ["syn0001", "syn0002"]
+def test_store_opens_with_plain_xarray_and_describes_every_variable(store_path):
+    ds = xr.open_zarr(store_path, consolidated=True)
+    assert dict(ds.sizes) == {"basin": 30, "time": 2191}
+    assert list(ds["basin"].values[:2]) == ["syn0001", "syn0002"]
+    assert ds["time"].values[0] == np.datetime64("1990-01-01")
     assert ds.attrs["source_kind"] == "synthetic"
-    assert ds.attrs["synthetic_seed"] == "3"
+    assert ds.attrs["synthetic_seed"] == "0"
     for name in [*FORCINGS, "streamflow", "swe"]:
         assert ds[name].dims == ("basin", "time")
         assert ds[name].dtype == np.float32
@@ -123,9 +130,10 @@ def test_gaps_leave_forcings_complete_and_observed_values_unchanged(gappy_store,
 
 def test_gaps_start_the_swe_record_a_third_into_the_period(gappy_store):
     swe = gappy_store["swe"].values
-    first_observed = np.argmax(~np.isnan(swe), axis=1)
-    assert (first_observed == swe.shape[1] // 3).all()
-    assert not np.isnan(swe[:, swe.shape[1] // 3 :]).any()
+    record_start = round(swe.shape[1] * synth.CONSTANTS.swe_record_start_fraction)
+    assert abs(record_start / swe.shape[1] - 1 / 3) < 0.01
+    assert np.isnan(swe[:, :record_start]).all()
+    assert not np.isnan(swe[:, record_start:]).any()
 
 
 def test_existing_store_is_kept_unless_overwrite_is_given(tmp_path):

@@ -124,10 +124,12 @@ class SyntheticSource:
         if self.gap_fraction > 0:
             gaps = _rng(self.seed, number, 3)
             streamflow[gap_mask(len(streamflow), self.gap_fraction, gaps)] = np.nan
-            swe[: int(len(swe) * CONSTANTS.swe_record_start_fraction)] = np.nan
+            swe[: round(len(swe) * CONSTANTS.swe_record_start_fraction)] = np.nan
         return pd.DataFrame({**forcings, "streamflow": streamflow, "swe": swe}, index=self._dates)
 
     def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
+        # The store writer asks for attributes before any basin, so the climate indices
+        # regenerate each basin's weather (about a sixth of its cost) rather than keep it.
         rows = {}
         for basin in self.basins:
             number = _basin_number(basin)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from regional_lstm.models.attention import TemporalAttention
 from regional_lstm.models.base import MODULE_PARTS, RegionalModel, freeze
 from regional_lstm.models.ealstm import EALSTM, EntityAwareLSTM
-from regional_lstm.models.lstm import ConcatLSTM, stacked_lstm, with_static_at_every_step
+from regional_lstm.models.lstm import ConcatLSTM
 from regional_lstm.models.spec import ModelSpec
 
 MODELS: dict[str, type[RegionalModel]] = {"concat": ConcatLSTM, "ealstm": EALSTM}
@@ -27,6 +27,4 @@ __all__ = [
     "TemporalAttention",
     "build_model",
     "freeze",
-    "stacked_lstm",
-    "with_static_at_every_step",
 ]

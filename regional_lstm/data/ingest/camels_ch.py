@@ -71,22 +71,16 @@ class CamelsCH:
         self.extra_attrs = {}
 
     def read_basin(self, basin: str) -> pd.DataFrame:
-        file = self._series_files[basin]
-        raw = read_table(file)
-        require_columns(raw.columns, ["date", *SERIES_COLUMNS], file)
-        first_line = 2
-        dates = parse_dates(raw["date"], file, first_line)
-        values = numeric_columns(raw, list(SERIES_COLUMNS), file, first_line)
-        values.index = daily_index(dates, file, first_line)
+        values = read_daily_table(self._series_files[basin], list(SERIES_COLUMNS))
         return values.rename(columns={k: v[0] for k, v in SERIES_COLUMNS.items()})
 
     def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
+        topographic = self._attributes_dir / TOPOGRAPHIC_TABLE
+        if not topographic.is_file():
+            raise IngestError(f"{topographic}: attribute table not found")
         files = sorted(self._attributes_dir.glob("CAMELS_CH_*.csv"))
-        if not any(f.name == TOPOGRAPHIC_TABLE for f in files):
-            raise IngestError(f"{self._attributes_dir / TOPOGRAPHIC_TABLE}: file not found")
         tables = [(f, _read_attribute_table(f)) for f in files]
-        topographic = next(t for f, t in tables if f.name == TOPOGRAPHIC_TABLE)
-        require_columns(topographic.columns, ["area"], self._attributes_dir / TOPOGRAPHIC_TABLE)
+        require_columns(dict(tables)[topographic].columns, ["area"], topographic)
         merged = merge_attribute_tables(tables, self.basins)
         units, long_names = documented_attributes("camels_ch")
         units["area"], long_names["area"] = CANONICAL["area"]
@@ -108,6 +102,17 @@ def read_table(file: Path, **options) -> pd.DataFrame:
     except pd.errors.ParserError as error:
         reason = " ".join(str(error).split())
         raise IngestError(f"{file}: not a comma-separated table ({reason})") from None
+
+
+def read_daily_table(file: Path, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of a comma-separated table with a ``date`` column, as floats by day."""
+    raw = read_table(file)
+    require_columns(raw.columns, ["date", *columns], file)
+    first_line = 2
+    dates = parse_dates(raw["date"], file, first_line)
+    values = numeric_columns(raw, columns, file, first_line)
+    values.index = daily_index(dates, file, first_line)
+    return values
 
 
 def _read_attribute_table(file: Path) -> pd.DataFrame:

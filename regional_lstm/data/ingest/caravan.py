@@ -19,14 +19,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from regional_lstm.data.ingest.camels_ch import read_table
+from regional_lstm.data.ingest.camels_ch import read_daily_table, read_table
 from regional_lstm.data.ingest.common import (
     attribute_variables,
-    daily_index,
     documented_attributes,
     merge_attribute_tables,
-    numeric_columns,
-    parse_dates,
     require_columns,
     require_dir,
     select_basins,
@@ -104,13 +101,7 @@ class Caravan:
         file = self._files[basin]
         if self._format == "netcdf":
             return _read_netcdf(file, names)
-        raw = read_table(file)
-        require_columns(raw.columns, ["date", *names], file)
-        first_line = 2
-        dates = parse_dates(raw["date"], file, first_line)
-        values = numeric_columns(raw, names, file, first_line)
-        values.index = daily_index(dates, file, first_line)
-        return values
+        return read_daily_table(file, names)
 
     def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
         prefixes = sorted({self._files[b].parent.name for b in self.basins})
