@@ -29,3 +29,59 @@ def write_basin_list(path: Path, basins: list[str]) -> Path:
     """Write a basin list file, one id per line."""
     path.write_text("\n".join(basins) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory) -> Path:
+    """A synthetic store of 6 basins x 4 years with streamflow gaps, built once per session."""
+    from regional_lstm.data.synth import synthesize
+
+    return synthesize(
+        tmp_path_factory.mktemp("tiny") / "store.zarr", basins=6, years=4, seed=1, gap_fraction=0.05
+    )
+
+
+def tiny_config(store: Path, project: Path, **overrides):
+    """A small, fast training config over ``tiny_store`` (1990-1993)."""
+    from regional_lstm.config import Config
+
+    values = {
+        "DOMAIN_NAME": "tiny",
+        "DATA_STORE": str(store),
+        "PROJECT_DIR": str(project),
+        "DYNAMIC_INPUTS": ["prcp", "tmin", "tmax", "pet"],
+        "STATIC_ATTRIBUTES": ["area", "aridity", "elev_mean"],
+        "CALIBRATION_PERIOD": [1990, 1992],
+        "VALIDATION_PERIOD": [1993, 1993],
+        "LSTM_HIDDEN_SIZE": 16,
+        "LSTM_NUM_LAYERS": 1,
+        "LSTM_LOOKBACK": 60,
+        "LSTM_DROPOUT": 0.0,
+        "LSTM_USE_ATTENTION": False,
+        "LSTM_EPOCHS": 4,
+        "LSTM_BATCH_SIZE": 64,
+        "LSTM_LEARNING_RATE": 0.01,
+        "LSTM_SAMPLES_PER_EPOCH": 1024,
+        "RAY_NUM_WORKERS": 1,
+        "SEED": 3,
+    }
+    return Config.from_mapping(values | overrides, source="tiny.yaml")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One real local Ray for the whole test session (2 CPUs, no dashboard)."""
+    import os
+
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    yield
+    ray.shutdown()

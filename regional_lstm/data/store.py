@@ -217,12 +217,18 @@ def _provenance(source: BasinSource) -> dict[str, str | int]:
     return {
         "title": f"regional-lstm store ingested from {source.kind}",
         "source_kind": source.kind,
-        "source_path": str(Path(source.source_path).absolute()),
+        "source_path": _describe_path(source.source_path),
         "ingest_time": datetime.now(UTC).isoformat(timespec="seconds"),
         "regional_lstm_version": __version__,
         "store_schema_version": SCHEMA_VERSION,
         **source.extra_attrs,
     }
+
+
+def _describe_path(path: Path) -> str:
+    """An absolute path for real folders; a placeholder such as '<synthetic>' as it is."""
+    text = str(path)
+    return text if text.startswith("<") else str(Path(path).absolute())
 
 
 def _write_dynamic_blocks(

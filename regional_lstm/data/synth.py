@@ -214,8 +214,11 @@ def make_forcings(
     wetness = drawn["wetness"]
     # Seasonal cycle peaking in mid-July; colder and more seasonal towards the pole.
     season = np.sin(2 * np.pi * (day_of_year - 105) / 365.25)
-    annual_degc = (26 - 0.55 * (drawn["gauge_lat"] - 25)
-                   - CONSTANTS.lapse_rate_k_per_km * drawn["elev_mean"] / 1000)
+    annual_degc = (
+        26
+        - 0.55 * (drawn["gauge_lat"] - 25)
+        - CONSTANTS.lapse_rate_k_per_km * drawn["elev_mean"] / 1000
+    )
     amplitude_degc = 4 + 0.35 * (drawn["gauge_lat"] - 25) + 3 * (1 - wetness)
     anomaly = _ar1(rng, n_days, CONSTANTS.temperature_ar1)
     tmean = annual_degc + amplitude_degc * season + CONSTANTS.temperature_anomaly_sd_degc * anomaly
@@ -249,9 +252,14 @@ def _astronomy(latitude_deg: float, day_of_year: np.ndarray) -> tuple[np.ndarray
     inverse_distance = 1 + 0.033 * np.cos(angle)
     declination = 0.409 * np.sin(angle - 1.39)
     sunset = np.arccos(np.clip(-math.tan(latitude) * np.tan(declination), -1, 1))
-    radiation = (24 * 60 / np.pi) * 0.0820 * inverse_distance * (
-        sunset * math.sin(latitude) * np.sin(declination)
-        + math.cos(latitude) * np.cos(declination) * np.sin(sunset)
+    radiation = (
+        (24 * 60 / np.pi)
+        * 0.0820
+        * inverse_distance
+        * (
+            sunset * math.sin(latitude) * np.sin(declination)
+            + math.cos(latitude) * np.cos(declination) * np.sin(sunset)
+        )
     )
     return radiation, sunset * 24 / np.pi * 3600
 
@@ -446,8 +454,9 @@ def gap_mask(n_days: int, fraction: float, rng: np.random.Generator) -> np.ndarr
     target = round(fraction * n_days)
     count = 0
     while count < target:
-        length = min(round(rng.lognormal(math.log(CONSTANTS.median_gap_days), 1.0)) + 1,
-                     target - count)
+        length = min(
+            round(rng.lognormal(math.log(CONSTANTS.median_gap_days), 1.0)) + 1, target - count
+        )
         first = int(rng.integers(0, n_days - length + 1))
         count += int((~hidden[first : first + length]).sum())
         hidden[first : first + length] = True

@@ -25,7 +25,9 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[No
             "object_store_memory": 200 * 2**20,
         }
     )
-    ray.init(**kwargs, log_to_driver=True, configure_logging=False)
+    # On the embedded local Ray the driver follows the workers' log file itself, so Ray's
+    # forwarded worker output (internal notices, duplicated prints) is left in Ray's log folder.
+    ray.init(**kwargs, log_to_driver=bool(address), configure_logging=False)
     try:
         yield
     finally:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
     import dask
 
     dask.config.set(scheduler="synchronous")  # workers read Zarr themselves; no dask threads
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # per-report lines drown ours
     torch.set_num_threads(loop_config["threads_per_worker"])
     plan: TrainingPlan = loop_config["plan"]
     context = ray.train.get_context()
@@ -51,9 +56,51 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         wrap_model=ray.train.torch.prepare_model,
         report=report,
         resume_from=resume_dir,
-        log=print if rank == 0 else (lambda line: None),
+        log=_file_logger(Path(loop_config["log_file"])) if rank == 0 else (lambda line: None),
     )
     fit(plan, ctx)
+
+
+def _file_logger(path: Path) -> Callable[[str], None]:
+    """Rank 0's log: appended to the run's log file (which the driver follows) and printed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(line: str) -> None:
+        with path.open("a") as handle:
+            handle.write(line + "\n")
+        print(line, flush=True)
+
+    return log
+
+
+@contextmanager
+def follow(path: Path, log: Callable[[str], None], interval_s: float = 0.5) -> Iterator[None]:
+    """Pass lines appended to ``path`` to ``log`` while the block runs (the epoch lines)."""
+    start = path.stat().st_size if path.exists() else 0
+    stop = threading.Event()
+
+    def pump() -> None:
+        position = start
+        while True:
+            finished = stop.wait(interval_s)
+            if path.exists():
+                with path.open() as handle:
+                    handle.seek(position)
+                    chunk = handle.read()
+                    complete = chunk[: chunk.rfind("\n") + 1]
+                    position += len(complete.encode())
+                for line in complete.splitlines():
+                    log(line)
+            if finished:
+                return
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def train_on_ray(
@@ -61,6 +108,8 @@ def train_on_ray(
     *,
     storage_path: Path,
     run_name: str,
+    log_file: Path,
+    log: Callable[[str], None],
     num_workers: int,
     use_gpu: bool,
     max_failures: int = 0,
@@ -72,7 +121,7 @@ def train_on_ray(
     """
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"plan": plan, "threads_per_worker": 1},
+        train_loop_config={"plan": plan, "threads_per_worker": 1, "log_file": str(log_file)},
         scaling_config=ScalingConfig(
             num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
         ),
@@ -82,7 +131,8 @@ def train_on_ray(
             failure_config=FailureConfig(max_failures=max_failures),
         ),
     )
-    result = trainer.fit()
+    with follow(log_file, log):
+        result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {run_name} finished without a checkpoint")
     return result.checkpoint

@@ -24,7 +24,7 @@ class EntityAwareLSTM(nn.Module):
     rows see only the static columns and no hidden state, and the other gates see no static
     columns. The masked layer computes exactly the EA-LSTM recurrence at the speed of torch's
     own LSTM kernels: as fast as the concat model on CPU, where a lean step-by-step loop measured
-    10-25 % slower, and cuDNN on GPU, where such a loop would launch kernels for every step.
+    15-30 % slower, and cuDNN on GPU, where such a loop would launch kernels for every step.
     Masked entries get zero gradient and are zeroed at initialisation, so the stored weights
     are the effective ones. `functional_call` swaps the masked weights in for the call, so one
     instance must not run forward in two threads at once.

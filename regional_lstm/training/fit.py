@@ -92,7 +92,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         model.parameters(), lr=plan.learning_rate, weight_decay=plan.weight_decay
     )
     early = EarlyStopping(plan.patience)
-    state: dict[str, Any] = {"epoch": 0, "history": [], "finished": False}
+    state: dict[str, Any] = {"epoch": 0, "history": [], "stopped_early": False}
     best_weights = copy.deepcopy(core.state_dict())
     if ctx.resume_from is not None:
         weights, best_weights, optimizer_state, state = read_checkpoint(ctx.resume_from)
@@ -116,7 +116,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
     loss_fn = LOSSES[plan.loss](plan.loss_weights)
     validation = _ValidationSet(reader, plan, plan.basins[ctx.rank :: ctx.world_size])
     for epoch in range(state["epoch"], plan.epochs):
-        if state["finished"]:
+        if state["stopped_early"]:
             break
         total, steps = train_epoch(
             model, sampler.epoch(epoch), optimizer, loss_fn, plan.gradient_clip, ctx.device
@@ -146,7 +146,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         }
         if early.should_stop:
             ctx.log(f"Early stopping triggered at epoch {epoch + 1}")
-        state["finished"] = early.should_stop or epoch + 1 == plan.epochs
+        state["stopped_early"] = early.should_stop
         _report(ctx, metrics, core, best_weights, optimizer, state)
     return state
 

@@ -54,6 +54,8 @@ def train(config: Config, *, restart: bool = False, log=print) -> TrainOutcome:
             plan,
             storage_path=ray_dir,
             run_name=RUN_NAME,
+            log_file=project / "logs" / "train.log",
+            log=log,
             num_workers=config.RAY_NUM_WORKERS,
             use_gpu=use_gpu,
         )

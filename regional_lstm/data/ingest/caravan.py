@@ -166,8 +166,10 @@ def _read_netcdf(file: Path, names: list[str]) -> pd.DataFrame:
             raise IngestError(f"{file}: variables should have the one dimension 'date' (dates)")
         frame = selected.to_dataframe()
     dates = pd.DatetimeIndex(frame.index)
-    if dates.has_duplicates or not dates.is_monotonic_increasing or (
-        dates != dates.normalize()
-    ).any():
+    if (
+        dates.has_duplicates
+        or not dates.is_monotonic_increasing
+        or (dates != dates.normalize()).any()
+    ):
         raise IngestError(f"{file}: 'date' is not a sorted sequence of unique daily dates")
     return frame.astype(np.float64)

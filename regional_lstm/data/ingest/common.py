@@ -15,6 +15,7 @@ from regional_lstm.errors import IngestError
 
 CFS_TO_M3S = 0.028316846592
 SECONDS_PER_DAY = 86400.0
+MISSING_TOKENS = frozenset({"", "nan", "na", "n/a"})
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -105,6 +106,11 @@ def daily_index(dates: pd.DatetimeIndex, file: Path, first_line: int) -> pd.Date
     return dates
 
 
+def _is_blank(raw: pd.Series) -> pd.Series:
+    """Empty cells and the usual missing-value tokens."""
+    return raw.isna() | raw.astype(str).str.strip().str.lower().isin(MISSING_TOKENS)
+
+
 def numeric_columns(
     frame: pd.DataFrame, columns: Sequence[str], file: Path, first_line: int
 ) -> pd.DataFrame:
@@ -113,8 +119,7 @@ def numeric_columns(
     for column in columns:
         raw = frame[column]
         values = pd.to_numeric(raw, errors="coerce")
-        blank = raw.isna() | raw.astype(str).str.strip().str.lower().isin({"", "nan", "na", "n/a"})
-        bad = (values.isna() & ~blank).to_numpy()
+        bad = (values.isna() & ~_is_blank(raw)).to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
             raise IngestError(
@@ -176,10 +181,10 @@ def attribute_variables(
     for column in table.columns:
         raw = table[column]
         numbers = pd.to_numeric(raw, errors="coerce")
-        is_numeric = (
-            units.get(column) != "category"
-            and bool((numbers.notna() | raw.isna()).all())
-            and bool(numbers.notna().any())
+        # Empty for every chosen basin still counts as numeric, so the schema does not
+        # depend on which basins are ingested.
+        is_numeric = units.get(column) != "category" and bool(
+            (numbers.notna() | _is_blank(raw)).all()
         )
         typed[column] = numbers.astype(np.float64) if is_numeric else raw.astype(object)
         default_units = "unknown" if is_numeric else "category"

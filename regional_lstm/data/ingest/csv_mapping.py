@@ -402,8 +402,9 @@ class CsvSource:
             file = self._resolve(source.path.replace("{basin}", basin))
             if not file.is_file():
                 raise IngestError(f"{file}: attribute file for basin {basin} not found")
-            pairs = _read_csv(file, sep=source.delimiter, encoding=source.encoding, dtype=str,
-                              header=None)
+            pairs = _read_csv(
+                file, sep=source.delimiter, encoding=source.encoding, dtype=str, header=None
+            )
             if pairs.shape[1] != 2:
                 raise IngestError(f"{file}: expected 'key{source.delimiter}value' rows")
             keys = pairs[0].str.strip()

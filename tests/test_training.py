@@ -1,0 +1,214 @@
+"""The training path without Ray: windows, normalisation, sampling, loss, fit, resume."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from regional_lstm.config_periods import Period
+from regional_lstm.data.normalize import fit_normalization
+from regional_lstm.data.reader import StoreReader
+from regional_lstm.data.sampling import BasinBlock, TrainSampler, gather_windows
+from regional_lstm.training.checkpoint import read_checkpoint
+from regional_lstm.training.fit import WorkerContext, fit
+from regional_lstm.training.loop import EarlyStopping
+from regional_lstm.training.loss import mse, nse_star
+from regional_lstm.workflows.plan import make_plan
+from tests.conftest import tiny_config
+
+
+def block_of(x: np.ndarray, y: np.ndarray, period_start: int = 0) -> BasinBlock:
+    """A one-basin block from (time,) input and target series."""
+    time = pd.date_range("2000-01-01", periods=len(x))
+    return BasinBlock(
+        ["b1"],
+        time,
+        x[None, :, None].astype(np.float32),
+        np.zeros((1, 0), np.float32),
+        y[None, :, None].astype(np.float32),
+        period_start,
+    )
+
+
+@pytest.fixture(scope="module")
+def plan(tiny_store, tmp_path_factory):
+    return make_plan(tiny_config(tiny_store, tmp_path_factory.mktemp("p")))
+
+
+def run_fit(plan, epochs: int, resume_from: Path | None = None, keep: Path | None = None):
+    """Train ``epochs``; return the final state and the checkpoint folder kept at ``keep``."""
+    lines: list[str] = []
+
+    def report(metrics, folder):
+        if keep is not None and folder is not None:
+            shutil.rmtree(keep, ignore_errors=True)
+            shutil.copytree(folder, keep)
+
+    ctx = WorkerContext(report=report, resume_from=resume_from, log=lines.append)
+    state = fit(_with(plan, epochs=epochs), ctx)
+    return state, lines
+
+
+def _with(plan, **changes):
+    from dataclasses import replace
+
+    return replace(plan, **changes)
+
+
+def test_windows_with_an_input_gap_are_skipped():
+    x = np.arange(20, dtype=float)
+    x[10] = np.nan
+    ends = block_of(x, np.ones(20)).window_ends(lookback=5, need_target=True)[0]
+    assert list(ends) == [4, 5, 6, 7, 8, 9, 15, 16, 17, 18, 19]
+
+
+def test_windows_end_in_the_period_and_reach_back_only():
+    x = np.arange(20, dtype=float)
+    block = block_of(x, np.ones(20), period_start=8)
+    ends = block.window_ends(lookback=5, need_target=True)[0]
+    assert ends.min() == 8
+    batch = gather_windows(block, np.array([0, 0]), np.array([8, 19]), lookback=5)
+    assert batch["x_dynamic"][:, :, 0].tolist() == [[4, 5, 6, 7, 8], [15, 16, 17, 18, 19]]
+
+
+def test_missing_targets_skip_training_windows_but_not_predictions():
+    y = np.ones(20)
+    y[12] = np.nan
+    block = block_of(np.arange(20, dtype=float), y)
+    assert 12 not in block.window_ends(lookback=5, need_target=True)[0]
+    assert 12 in block.window_ends(lookback=5, need_target=False)[0]
+
+
+def test_normalization_uses_the_calibration_period_of_training_basins_only(tiny_store):
+    reader = StoreReader(tiny_store)
+    basins = reader.basins[:3]
+    start, end = pd.Timestamp("1990-01-01"), pd.Timestamp("1991-12-31")
+    norm = fit_normalization(reader, basins, start, end, ["prcp"], ["area"], ["streamflow"])
+    times = reader.time_slice(start, end)
+    prcp = reader.read_dynamic(basins, ["prcp"], times).astype(np.float64)
+    q = reader.read_dynamic(basins, ["streamflow"], times).astype(np.float64)
+    assert norm.dynamic_mean["prcp"] == pytest.approx(np.nanmean(prcp), rel=1e-9)
+    assert norm.dynamic_std["prcp"] == pytest.approx(np.nanstd(prcp), rel=1e-6)
+    assert norm.target_mean["streamflow"] == pytest.approx(np.nanmean(q), rel=1e-9)
+    area = reader.read_static(basins, ["area"])
+    assert norm.static_mean["area"] == pytest.approx(area.mean())
+
+
+def test_sampler_gives_every_rank_the_same_steps_and_covers_every_basin(plan):
+    reader = StoreReader(plan.store)
+    samplers = [
+        TrainSampler(
+            reader,
+            plan.counts,
+            plan.train_period,
+            plan.data,
+            plan.norm,
+            batch_size=32,
+            seed=0,
+            rank=rank,
+            world_size=2,
+            pool_basins=2,
+        )
+        for rank in (0, 1)
+    ]
+    plans = [s.rounds(epoch=0) for s in samplers]
+    assert [steps for _, steps in plans[0]] == [steps for _, steps in plans[1]]
+    seen = {b for p in plans for basins, _ in p for b in basins}
+    assert seen == {b for b, n in plan.counts.items() if n > 0}
+    assert len(list(samplers[0].epoch(0))) == len(list(samplers[1].epoch(0)))
+
+
+def test_sampler_is_reproducible_for_a_seed_and_differs_between_epochs(plan):
+    reader = StoreReader(plan.store)
+    make = lambda: TrainSampler(
+        reader,
+        plan.counts,
+        plan.train_period,
+        plan.data,
+        plan.norm,  # noqa: E731
+        batch_size=16,
+        seed=5,
+        samples_per_epoch=64,
+    )
+    first, again = next(make().epoch(0)), next(make().epoch(0))
+    assert torch.equal(first["x_dynamic"], again["x_dynamic"])
+    assert not torch.equal(first["x_dynamic"], next(make().epoch(1))["x_dynamic"])
+
+
+def test_nse_star_loss_weighs_errors_by_basin_spread_and_masks_missing_targets():
+    y_hat = torch.tensor([[1.0], [2.0], [5.0]])
+    y = torch.tensor([[0.0], [2.0], [float("nan")]])
+    std = torch.tensor([[0.9], [1.9], [0.1]])
+    # valid samples: (1-0)^2/(0.9+0.1)^2 = 1 and (2-2)^2/(2.0)^2 = 0 -> mean 0.5
+    assert float(nse_star([1.0])(y_hat, y, std)) == pytest.approx(0.5)
+    assert float(mse([1.0])(y_hat, y, std)) == pytest.approx(0.5)
+
+
+def test_multi_target_loss_masks_each_target_and_applies_its_weight():
+    y_hat = torch.tensor([[1.0, 1.0], [1.0, 3.0]])
+    y = torch.tensor([[0.0, float("nan")], [1.0, 1.0]])
+    # flow: errors 1, 0 -> 0.5; swe: only sample 2, error 4 -> 4 * weight 0.25 = 1
+    assert float(mse([1.0, 0.25])(y_hat, y, torch.ones(2, 2))) == pytest.approx(1.5)
+
+
+def test_early_stopping_counts_epochs_without_improvement():
+    early = EarlyStopping(patience=2)
+    assert early.update(0.5, 0)
+    assert not early.update(0.4, 1)
+    assert not early.should_stop
+    assert not early.update(float("nan"), 2)
+    assert early.should_stop
+    assert early.best_epoch == 0
+
+
+def test_loss_falls_and_each_epoch_logs_the_documented_line(plan):
+    state, lines = run_fit(plan, epochs=4)
+    losses = [h["train_loss"] for h in state["history"]]
+    assert losses[-1] < 0.7 * losses[0]
+    assert lines[0].startswith("Epoch 1/4: Train Loss: ")
+    assert " Val Loss: " in lines[0] and " NSE: " in lines[0]
+    assert state["history"][-1]["val_nse"] > state["history"][0]["val_nse"]
+
+
+def test_same_seed_gives_identical_weights(plan, tmp_path):
+    run_fit(plan, epochs=2, keep=tmp_path / "a")
+    run_fit(plan, epochs=2, keep=tmp_path / "b")
+    weights_a, weights_b = read_checkpoint(tmp_path / "a")[0], read_checkpoint(tmp_path / "b")[0]
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+def test_resumed_run_continues_where_it_stopped_and_matches_an_uninterrupted_one(plan, tmp_path):
+    run_fit(plan, epochs=2, keep=tmp_path / "killed")
+    resumed, lines = run_fit(
+        _with(plan, epochs=3), epochs=3, resume_from=tmp_path / "killed", keep=tmp_path / "resumed"
+    )
+    assert lines[0] == f"Resuming from epoch 2 ({tmp_path / 'killed'})"
+    assert len(resumed["history"]) == 3
+    run_fit(plan, epochs=3, keep=tmp_path / "straight")
+    a, b = read_checkpoint(tmp_path / "resumed")[0], read_checkpoint(tmp_path / "straight")[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_period_outside_the_store_is_a_config_error(tiny_store, tmp_path):
+    from regional_lstm.errors import ConfigError
+
+    config = tiny_config(tiny_store, tmp_path, VALIDATION_PERIOD=[1993, 1995])
+    with pytest.raises(ConfigError, match="VALIDATION_PERIOD 1993-01-01..1995-12-31 is outside"):
+        make_plan(config)
+
+
+def test_unknown_input_variable_names_the_store(tiny_store, tmp_path):
+    from regional_lstm.errors import StoreError
+
+    config = tiny_config(tiny_store, tmp_path, DYNAMIC_INPUTS=["prcp", "rain"])
+    with pytest.raises(StoreError, match="no dynamic input 'rain'"):
+        make_plan(config)
+
+
+def test_period_parse_of_years_is_whole_years():
+    assert str(Period.parse([1990, 1991])) == "1990-01-01..1991-12-31"
