@@ -125,16 +125,19 @@ def test_sampler_gives_every_rank_the_same_steps_and_covers_every_basin(plan):
 
 def test_sampler_is_reproducible_for_a_seed_and_differs_between_epochs(plan):
     reader = StoreReader(plan.store)
-    make = lambda: TrainSampler(
-        reader,
-        plan.counts,
-        plan.train_period,
-        plan.data,
-        plan.norm,  # noqa: E731
-        batch_size=16,
-        seed=5,
-        samples_per_epoch=64,
-    )
+
+    def make() -> TrainSampler:
+        return TrainSampler(
+            reader,
+            plan.counts,
+            plan.train_period,
+            plan.data,
+            plan.norm,
+            batch_size=16,
+            seed=5,
+            samples_per_epoch=64,
+        )
+
     first, again = next(make().epoch(0)), next(make().epoch(0))
     assert torch.equal(first["x_dynamic"], again["x_dynamic"])
     assert not torch.equal(first["x_dynamic"], next(make().epoch(1))["x_dynamic"])
@@ -198,7 +201,7 @@ def test_period_outside_the_store_is_a_config_error(tiny_store, tmp_path):
     from regional_lstm.errors import ConfigError
 
     config = tiny_config(tiny_store, tmp_path, VALIDATION_PERIOD=[1993, 1995])
-    with pytest.raises(ConfigError, match="VALIDATION_PERIOD 1993-01-01..1995-12-31 is outside"):
+    with pytest.raises(ConfigError, match=r"VALIDATION_PERIOD 1993-01-01\.\.1995-12-31 is outside"):
         make_plan(config)
 
 
