@@ -126,3 +126,29 @@ def test_relaunch_with_another_config_in_the_same_project_is_refused(
     train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=1), log=lambda line: None)
     with pytest.raises(ConfigError, match="changed: LSTM_HIDDEN_SIZE"):
         train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=1, LSTM_HIDDEN_SIZE=8))
+
+
+def test_evaluate_command_rewrites_results_for_another_period(trained):
+    import subprocess
+    import sys
+
+    config, _, _ = trained
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "regional_lstm",
+            "evaluate",
+            str(config.PROJECT_DIR),
+            "--period",
+            "1992-06-01,1992-12-31",
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Evaluation 1992-06-01..1992-12-31: 6 basins" in result.stdout
+    csv = pd.read_csv(config.PROJECT_DIR / "results" / "syn0001_LSTM_predictions.csv")
+    assert csv["Date"].iloc[0] == "1992-06-01" and csv["Date"].iloc[-1] == "1992-12-31"

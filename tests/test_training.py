@@ -215,3 +215,32 @@ def test_unknown_input_variable_names_the_store(tiny_store, tmp_path):
 
 def test_period_parse_of_years_is_whole_years():
     assert str(Period.parse([1990, 1991])) == "1990-01-01..1991-12-31"
+
+
+def test_snow_head_writes_flow_and_swe_columns(tiny_store, tmp_path):
+    from dataclasses import asdict
+
+    from regional_lstm.artifacts import ModelCard, save_model
+    from regional_lstm.workflows.evaluate import BEST_MODEL, evaluate_project
+
+    config = tiny_config(tiny_store, tmp_path, LSTM_USE_SNOW=True, SWE_LOSS_WEIGHT=0.5)
+    snow_plan = _with(make_plan(config), epochs=1)
+    assert snow_plan.data.targets == ("streamflow", "swe")
+    assert snow_plan.loss_weights == (1.0, 0.5)
+    folder = tmp_path / "ckpt"
+    run_fit(snow_plan, epochs=1, keep=folder)
+    best = read_checkpoint(folder)[1]
+    card = ModelCard(
+        snow_plan.model,
+        snow_plan.data,
+        snow_plan.norm,
+        snow_plan.basins,
+        config.to_yaml_dict(),
+        {"epochs": 1},
+    )
+    save_model(tmp_path / BEST_MODEL, best, card)
+    evaluation = evaluate_project(tmp_path, plots=False, log=lambda line: None)
+    csv = pd.read_csv(evaluation.results_dir / "syn0001_LSTM_predictions.csv")
+    assert list(csv.columns) == ["Date", "Q_obs", "Q_pred", "SWE_obs", "SWE_pred"]
+    assert csv["SWE_pred"].notna().all()
+    assert asdict(card.data)["targets"] == ("streamflow", "swe")
