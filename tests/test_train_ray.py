@@ -16,10 +16,20 @@ from tests.conftest import tiny_config
 pytestmark = pytest.mark.ray
 
 
-@pytest.fixture(scope="module", params=[1, 2], ids=["1-worker", "2-workers"])
+MODELS = {
+    "1-worker-concat": {"RAY_NUM_WORKERS": 1},
+    "2-workers-ealstm-attention": {
+        "RAY_NUM_WORKERS": 2,
+        "LSTM_STATIC_CONDITIONING": "ealstm",
+        "LSTM_USE_ATTENTION": True,
+    },
+}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
 def trained(request, ray_cluster, tiny_store, tmp_path_factory):
-    project = tmp_path_factory.mktemp(f"train{request.param}")
-    config = tiny_config(tiny_store, project, RAY_NUM_WORKERS=request.param)
+    project = tmp_path_factory.mktemp(request.param)
+    config = tiny_config(tiny_store, project, **MODELS[request.param])
     lines: list[str] = []
     outcome = train(config, log=lines.append)
     return config, outcome, lines

@@ -121,7 +121,9 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         total, steps = train_epoch(
             model, sampler.epoch(epoch), optimizer, loss_fn, plan.gradient_clip, ctx.device
         )
-        local = (total, steps, *validation.evaluate(model, loss_fn, ctx.device))
+        # Validation uses the unwrapped model: ranks hold different basins, so their forward
+        # counts differ, and a DDP forward may broadcast buffers (a collective) on each call.
+        local = (total, steps, *validation.evaluate(core, loss_fn, ctx.device))
         train_loss, val_loss, nse_by_basin = _combine(ctx.all_gather(local))
         median_nse = float(np.nanmedian(list(nse_by_basin.values()))) if nse_by_basin else np.nan
         if early.update(median_nse, epoch):
