@@ -167,7 +167,7 @@ def evaluate(
     """Re-evaluate a saved model (VALIDATION_PERIOD unless --period) and rewrite results/."""
     from regional_lstm.config_periods import Period
     from regional_lstm.errors import ConfigError
-    from regional_lstm.workflows.evaluate import evaluate_project
+    from regional_lstm.workflows.evaluate import evaluate_tracked
 
     parsed = None
     if period is not None:
@@ -176,11 +176,58 @@ def evaluate(
             parsed = Period.parse([int(p) if p.isdigit() else p for p in parts])
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--period {period!r}: {error}") from None
-    evaluate_project(project_dir, period=parsed, plots=plots, log=_log)
+    evaluate_tracked(project_dir, period=parsed, plots=plots, log=_log)
 
 
 def _log(line: str) -> None:
     out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+registry = typer.Typer(
+    help="The MLflow model registry: mark donors and other aliases.", no_args_is_help=True
+)
+app.add_typer(registry, name="registry")
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option("--project", help="PROJECT_DIR whose mlflow.db to use (default store)."),
+]
+UriOption = Annotated[
+    str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (server or sqlite).")
+]
+
+
+def _resolve_uri(project: Path | None, uri: str | None) -> str:
+    """--tracking-uri, else --project's sqlite store, else $MLFLOW_TRACKING_URI."""
+    import os
+
+    from regional_lstm.errors import ConfigError
+
+    if uri:
+        return uri
+    if project is not None:
+        db = project.absolute() / "mlflow.db"
+        if not db.is_file():
+            raise ConfigError(f"{project}: no mlflow.db here (is it a PROJECT_DIR?)")
+        return f"sqlite:///{db}"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    raise ConfigError("say which MLflow store: --project PROJECT_DIR or --tracking-uri URI")
+
+
+@registry.command("promote")
+def registry_promote(
+    name: Annotated[str, typer.Argument(help="Registered model name, e.g. camels_us-lstm.")],
+    version: Annotated[str, typer.Argument(help="Version number to promote.")],
+    alias: Annotated[str, typer.Option(help="Alias to move to this version.")] = "donor",
+    project: ProjectOption = None,
+    tracking_uri: UriOption = None,
+) -> None:
+    """Point an alias (default: donor) at a registered model version."""
+    from regional_lstm.tracking.models import promote
+
+    promote(_resolve_uri(project, tracking_uri), name, version, alias)
+    err.print(f"{name} version {version} is now @{alias}", markup=False)
 
 
 def _print_summary(summary: dict) -> None:

@@ -175,6 +175,7 @@ class Config(BaseModel):
     RAY_USE_GPU: StrictBool = False
     MLFLOW_TRACKING_URI: StrictStr | None = None
     MLFLOW_EXPERIMENT_NAME: StrictStr | None = None
+    MLFLOW_REGISTERED_MODEL: StrictStr | None = None
     SEED: Annotated[StrictInt, Field(ge=0)] = 42
 
     _source: str = PrivateAttr(default="config")

@@ -18,6 +18,7 @@ import torch.distributed as dist
 from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from regional_lstm.tracking.runs import TrackedRun
 from regional_lstm.training.fit import TrainingPlan, WorkerContext, fit
 
 
@@ -45,7 +46,12 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         dist.all_gather_object(gathered, value)
         return gathered
 
+    tracked = loop_config.get("tracked")
+
     def report(metrics: dict[str, float], folder: Path | None) -> None:
+        if rank == 0 and tracked is not None:  # only rank 0 logs to MLflow
+            epoch = int(metrics["epoch"])
+            tracked.log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step=epoch)
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder) if folder else None)
 
     ctx = WorkerContext(
@@ -110,6 +116,7 @@ def train_on_ray(
     run_name: str,
     log_file: Path,
     log: Callable[[str], None],
+    tracked: TrackedRun | None = None,
     num_workers: int,
     use_gpu: bool,
     max_failures: int = 0,
@@ -121,7 +128,12 @@ def train_on_ray(
     """
     trainer = TorchTrainer(
         _worker_loop,
-        train_loop_config={"plan": plan, "threads_per_worker": 1, "log_file": str(log_file)},
+        train_loop_config={
+            "plan": plan,
+            "threads_per_worker": 1,
+            "log_file": str(log_file),
+            "tracked": tracked,
+        },
         scaling_config=ScalingConfig(
             num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
         ),

@@ -12,7 +12,8 @@ from torch import nn
 from regional_lstm.artifacts import ModelCard
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import load_block
+from regional_lstm.data.sampling import BasinBlock, load_block
+from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.training.loop import predict_block
 
 POOL_BASINS = 256
@@ -52,3 +53,60 @@ def predict_period(
             columns |= {f"{t}_sim": simulated[:, k] for k, t in enumerate(targets)}
             out[basin] = pd.DataFrame(columns, index=pd.DatetimeIndex(dates, name="Date"))
     return out
+
+
+def predict_frame(
+    model: nn.Module, card: ModelCard, frame: pd.DataFrame, *, batch_size: int = 1024
+) -> pd.DataFrame:
+    """Predict from a long table: one row per basin and day with the model's inputs.
+
+    Columns: ``basin``, ``date``, every dynamic input and every static attribute (constant
+    within a basin). Returns ``basin``, ``date`` and one column per target in store units;
+    days without ``lookback`` gap-free days of inputs before them get NaN.
+    """
+    dynamic, static, targets = (
+        list(card.data.dynamic),
+        list(card.data.static),
+        list(card.data.targets),
+    )
+    missing = [c for c in ["basin", "date", *dynamic, *static] if c not in frame.columns]
+    if missing:
+        raise RegionalLSTMError(
+            f"model input has no column {missing[0]!r} (needs basin, date, "
+            f"{', '.join(dynamic + static)})"
+        )
+    norm = card.normalization
+    parts = []
+    for basin, rows in frame.groupby("basin", sort=False):
+        rows = rows.assign(date=pd.to_datetime(rows["date"])).set_index("date").sort_index()
+        time = pd.date_range(rows.index[0], rows.index[-1], freq="D")
+        rows = rows.reindex(time)
+        x = norm.scale_dynamic(rows[dynamic].to_numpy(np.float32)[None], dynamic)
+        attributes = rows[static].dropna().iloc[:1].to_numpy(np.float64)
+        if static and len(attributes) == 0:
+            raise RegionalLSTMError(f"basin {basin}: no values for its static attributes")
+        block = BasinBlock(
+            basins=[str(basin)],
+            time=time,
+            x=x,
+            # float64 scaling, then float32, exactly as load_block does for stored basins
+            static=norm.scale_static(attributes.reshape(1, len(static)), static).astype(np.float32),
+            y=np.full((1, len(time), len(targets)), np.nan, np.float32),
+            period_start=0,
+        )
+        ends = block.window_ends(card.data.lookback, need_target=False)
+        prediction = predict_block(
+            model, block, ends, card.data.lookback, batch_size, torch.device("cpu")
+        )[0]
+        simulated = np.full((len(time), len(targets)), np.nan, np.float32)
+        simulated[ends[0]] = norm.unscale_target(prediction, targets)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "basin": str(basin),
+                    "date": time,
+                    **{t: simulated[:, k] for k, t in enumerate(targets)},
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)

@@ -124,8 +124,8 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         # Validation uses the unwrapped model: ranks hold different basins, so their forward
         # counts differ, and a DDP forward may broadcast buffers (a collective) on each call.
         local = (total, steps, *validation.evaluate(core, loss_fn, ctx.device))
-        train_loss, val_loss, nse_by_basin = _combine(ctx.all_gather(local))
-        median_nse = float(np.nanmedian(list(nse_by_basin.values()))) if nse_by_basin else np.nan
+        train_loss, val_loss, scores = _combine(ctx.all_gather(local))
+        median_nse, median_kge = _median_scores(scores)
         if early.update(median_nse, epoch):
             best_weights = copy.deepcopy(core.state_dict())
         ctx.log(
@@ -137,6 +137,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
             "train_loss": train_loss,
             "val_loss": val_loss,
             "val_nse": median_nse,
+            "val_kge": median_kge,
             "best_val_nse": early.best,
         }
         state["history"].append(metrics)
@@ -171,8 +172,17 @@ def _combine(gathered: list[tuple]) -> tuple[float, float, dict[str, float]]:
     steps = sum(g[1] for g in gathered)
     val_total = sum(g[2] for g in gathered)
     val_count = sum(g[3] for g in gathered)
-    nse = {basin: value for g in gathered for basin, value in g[4].items()}
-    return total / max(steps, 1), val_total / max(val_count, 1), nse
+    scores = {basin: value for g in gathered for basin, value in g[4].items()}
+    return total / max(steps, 1), val_total / max(val_count, 1), scores
+
+
+def _median_scores(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
+    """Median NSE and KGE over basins (NaN when no basin could be scored)."""
+    if not scores:
+        return float("nan"), float("nan")
+    values = np.array(list(scores.values()), dtype=np.float64)
+    with np.errstate(all="ignore"):
+        return float(np.nanmedian(values[:, 0])), float(np.nanmedian(values[:, 1]))
 
 
 class _ValidationSet:
@@ -191,8 +201,8 @@ class _ValidationSet:
             yield block, block.window_ends(self.plan.data.lookback, need_target=True)
 
     def evaluate(self, model, loss_fn, device) -> tuple[float, int, dict[str, float]]:
-        """Summed NSE* loss, window count, and NSE of the first target per basin."""
-        from regional_lstm.evaluation.metrics import nse
+        """Summed NSE* loss, window count, and (NSE, KGE) of the first target per basin."""
+        from regional_lstm.evaluation.metrics import kge, nse
 
         total, count, by_basin = 0.0, 0, {}
         for block, ends in self._blocks if self._blocks is not None else self._load():
@@ -207,5 +217,9 @@ class _ValidationSet:
                 std = target_std[i].expand_as(y)
                 total += float(loss_fn(torch.from_numpy(y_hat), y, std)) * len(basin_ends)
                 count += len(basin_ends)
-                by_basin[block.basins[i]] = nse(block.y[i, basin_ends, 0], y_hat[:, 0])
+                # KGE's bias term is not invariant to standardisation: score in store units.
+                first = self.plan.data.targets[:1]
+                obs = self.plan.norm.unscale_target(block.y[i, basin_ends, :1], first)[:, 0]
+                sim = self.plan.norm.unscale_target(y_hat[:, :1], first)[:, 0]
+                by_basin[block.basins[i]] = (nse(obs, sim), kge(obs, sim))
         return total, count, by_basin

@@ -73,3 +73,30 @@ def evaluate_project(
         f"{summary['kge_median']:.3f}, NSE < 0 in {summary['n_nse_negative']} basin(s)"
     )
     return Evaluation(results_dir, table, {k: float(np.float64(v)) for k, v in summary.items()})
+
+
+def evaluate_tracked(
+    project_dir: str | Path, *, period: Period | None = None, plots: bool = True, log=print
+) -> Evaluation:
+    """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run."""
+    from regional_lstm.config import Config
+    from regional_lstm.tracking.runs import fingerprint, log_results, start_run
+
+    project_dir = Path(project_dir).absolute()
+    _, card = load_model(project_dir / BEST_MODEL)
+    config = Config.from_mapping(card.config, source=str(project_dir / BEST_MODEL))
+    period = period or config.VALIDATION_PERIOD
+    data = fingerprint(config.DATA_STORE, card.trained_basins, {"evaluation_period": str(period)})
+    tracked = start_run(config, "evaluate", data_fingerprint=data)
+    source = card.training.get("mlflow_run_id")
+    if source:
+        tracked.set_tags({"regional_lstm.trained_in_run": source})
+    try:
+        evaluation = evaluate_project(project_dir, period=period, plots=plots, log=log)
+        log_results(tracked, evaluation.summary, evaluation.results_dir)
+    except BaseException:
+        tracked.finish("FAILED")
+        raise
+    tracked.finish()
+    log(f"MLflow run {tracked.run_id} in {tracked.uri}")
+    return evaluation

@@ -15,6 +15,9 @@ from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import ray_session
 from regional_lstm.distributed.train import train_on_ray
 from regional_lstm.errors import ConfigError
+from regional_lstm.tracking.models import log_model, register
+from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, reopen, start_run
+from regional_lstm.tracking.store import tracking_uri
 from regional_lstm.training.checkpoint import read_checkpoint
 from regional_lstm.workflows.evaluate import BEST_MODEL, Evaluation, evaluate_project
 from regional_lstm.workflows.plan import make_plan
@@ -27,35 +30,61 @@ RESUMABLE_CHANGES = {
     "RAY_USE_GPU",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_REGISTERED_MODEL",
+    "LSTM_SAVE_MODEL",
     "LSTM_EPOCHS",
 }
 
 
 @dataclass(frozen=True)
 class TrainOutcome:
+    """What a training run produced and where it is recorded."""
+
     model_path: Path
     state: dict
     evaluation: Evaluation
+    run: TrackedRun
+    model_uri: str
+    registered_version: str | None
 
 
-def train(config: Config, *, restart: bool = False, log=print) -> TrainOutcome:
-    """Train and evaluate; relaunching with the same PROJECT_DIR resumes a killed run."""
+def train(
+    config: Config,
+    *,
+    restart: bool = False,
+    log=print,
+    parent: TrackedRun | None = None,
+) -> TrainOutcome:
+    """Train and evaluate, tracked in MLflow; relaunching with the same PROJECT_DIR resumes."""
     plan = make_plan(config)
     project = config.PROJECT_DIR
     ray_dir = project / "ray"
     if restart and ray_dir.exists():
         shutil.rmtree(ray_dir)
     _guard_resume(config, ray_dir)
+    tracked = _tracked_run(config, plan, ray_dir, parent)
+    try:
+        outcome = _train_tracked(config, plan, tracked, log)
+    except BaseException as error:
+        tracked.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    tracked.finish()
+    return outcome
+
+
+def _train_tracked(config: Config, plan, tracked: TrackedRun, log) -> TrainOutcome:
+    project = config.PROJECT_DIR
     with ray_session(config.RAY_ADDRESS):
         use_gpu = config.RAY_USE_GPU and ray.cluster_resources().get("GPU", 0) > 0
         if config.RAY_USE_GPU and not use_gpu:
             log("RAY_USE_GPU is set but the Ray cluster has no GPU: training on CPU")
         checkpoint = train_on_ray(
             plan,
-            storage_path=ray_dir,
+            storage_path=project / "ray",
             run_name=RUN_NAME,
             log_file=project / "logs" / "train.log",
             log=log,
+            tracked=tracked,
             num_workers=config.RAY_NUM_WORKERS,
             use_gpu=use_gpu,
         )
@@ -67,7 +96,8 @@ def train(config: Config, *, restart: bool = False, log=print) -> TrainOutcome:
         normalization=plan.norm,
         trained_basins=plan.basins,
         config=config.to_yaml_dict(),
-        training={k: state[k] for k in ("epoch", "early_stopping", "history")},
+        training={k: state[k] for k in ("epoch", "early_stopping", "history")}
+        | {"mlflow_run_id": tracked.run_id},
     )
     model_path = save_model(project / BEST_MODEL, best_weights, card)
     best = state["early_stopping"]
@@ -75,7 +105,44 @@ def train(config: Config, *, restart: bool = False, log=print) -> TrainOutcome:
         f"Best model: epoch {best['best_epoch'] + 1}, validation NSE {best['best']:.3f} "
         f"-> {model_path}"
     )
-    return TrainOutcome(model_path, state, evaluate_project(project, log=log))
+    evaluation = evaluate_project(project, log=log)
+    log_results(tracked, evaluation.summary, evaluation.results_dir)
+    model_uri = log_model(tracked, model_path)
+    version = None
+    if config.LSTM_SAVE_MODEL:
+        name = registered_name(config)
+        version = register(tracked, model_uri, name)
+        log(f"Registered {name} version {version} (alias 'latest')")
+    log(f"MLflow run {tracked.run_id} in {tracked.uri}")
+    return TrainOutcome(model_path, state, evaluation, tracked, model_uri, version)
+
+
+def registered_name(config: Config) -> str:
+    """The registry name of this experiment's models: MLFLOW_REGISTERED_MODEL or <domain>-lstm."""
+    return config.MLFLOW_REGISTERED_MODEL or f"{config.DOMAIN_NAME}-lstm"
+
+
+def _tracked_run(config: Config, plan, ray_dir: Path, parent: TrackedRun | None) -> TrackedRun:
+    """The MLflow run of this training: the killed run's own when resuming, else a new one."""
+    record = ray_dir / "mlflow_run.json"
+    uri = tracking_uri(config)
+    if record.is_file():
+        previous = json.loads(record.read_text())
+        if previous["uri"] == uri and (reopened := reopen(uri, previous["run_id"])) is not None:
+            return reopened
+    periods = {
+        "train_period": str(plan.train_period),
+        "early_stopping_period": str(plan.early_stopping_period),
+        "evaluation_period": str(config.VALIDATION_PERIOD),
+    }
+    tracked = start_run(
+        config,
+        "train",
+        parent=parent,
+        data_fingerprint=fingerprint(plan.store, plan.basins, periods),
+    )
+    write_text(record, json.dumps({"uri": uri, "run_id": tracked.run_id}))
+    return tracked
 
 
 def _guard_resume(config: Config, ray_dir: Path) -> None:

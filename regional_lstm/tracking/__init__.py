@@ -1,0 +1,1 @@
+"""MLflow tracking: where runs go, what each run records, the registry, run comparison."""

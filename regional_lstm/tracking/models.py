@@ -1,0 +1,57 @@
+"""Logging models to MLflow (weights + sidecar + pyfunc code) and the model registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from regional_lstm.artifacts import sidecar_path
+from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.tracking.runs import TrackedRun
+from regional_lstm.tracking.store import client_for
+
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
+MODEL_NAME = "model"
+
+
+def log_model(run: TrackedRun, weights: Path) -> str:
+    """Log the saved model to ``run`` as a pyfunc; returns its ``models:/`` URI.
+
+    The weights and the JSON sidecar are plain artifacts; the pyfunc is defined by code, so
+    loading it never unpickles anything.
+    """
+    mlflow.set_tracking_uri(run.uri)
+    mlflow.set_registry_uri(run.uri)
+    with mlflow.start_run(run_id=run.run_id):
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(PYFUNC_CODE),
+            artifacts={"weights": str(weights), "sidecar": str(sidecar_path(weights))},
+            pip_requirements=["torch", "numpy", "pandas", "xarray", "regional-lstm"],
+        )
+    return info.model_uri
+
+
+def register(run: TrackedRun, model_uri: str, name: str) -> str:
+    """Register ``model_uri`` as a new version of ``name``.
+
+    MLflow 3 reserves the alias ``latest``: ``models:/NAME@latest`` always resolves to the newest
+    version, so registering moves it; other aliases (``donor``) are set with `promote`.
+    """
+    mlflow.set_registry_uri(run.uri)
+    version = mlflow.register_model(model_uri, name, tags={"regional_lstm.run_id": run.run_id})
+    return str(version.version)
+
+
+def promote(uri: str, name: str, version: str, alias: str) -> None:
+    """Point ``alias`` (e.g. donor) of registered model ``name`` at ``version``."""
+    client = client_for(uri)
+    try:
+        client.get_model_version(name, str(version))
+    except MlflowException:
+        raise RegionalLSTMError(
+            f"no version {version} of registered model {name!r} in {uri}"
+        ) from None
+    client.set_registered_model_alias(name, alias, str(version))

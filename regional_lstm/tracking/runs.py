@@ -1,0 +1,147 @@
+"""What every run records in MLflow: config as params, data fingerprint, code version, results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+from regional_lstm import __version__
+from regional_lstm.config import Config
+from regional_lstm.tracking.store import (
+    client_for,
+    ensure_experiment,
+    experiment_name,
+    tracking_uri,
+)
+
+PARAM_LIMIT = 6000  # MLflow's maximum length of a param value
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """An MLflow run by id and tracking URI: picklable, so Ray workers can log to it."""
+
+    uri: str
+    run_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return client_for(self.uri)
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch, synchronous=True)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def start_run(
+    config: Config,
+    kind: str,
+    *,
+    run_name: str | None = None,
+    parent: TrackedRun | None = None,
+    data_fingerprint: dict[str, str] | None = None,
+) -> TrackedRun:
+    """Open a run of ``kind`` (train, evaluate, tune, ...) recording config, data and code."""
+    uri = tracking_uri(config)
+    client = client_for(uri)
+    experiment = ensure_experiment(
+        client, experiment_name(config), config.PROJECT_DIR / "mlartifacts"
+    )
+    tags = {"regional_lstm.kind": kind, "regional_lstm.version": __version__, **code_version()}
+    if parent is not None:
+        tags["mlflow.parentRunId"] = parent.run_id
+    run = client.create_run(
+        experiment, tags=tags, run_name=run_name or f"{config.DOMAIN_NAME}-{kind}"
+    )
+    tracked = TrackedRun(uri, run.info.run_id)
+    params = config_params(config) | {f"data.{k}": v for k, v in (data_fingerprint or {}).items()}
+    items = [Param(k, v) for k, v in params.items()]
+    for first in range(0, len(items), 100):  # MLflow accepts at most 100 params per batch
+        client.log_batch(tracked.run_id, params=items[first : first + 100])
+    return tracked
+
+
+def reopen(uri: str, run_id: str) -> TrackedRun | None:
+    """The run ``run_id`` marked running again (a resumed training), or None if it is gone."""
+    client = client_for(uri)
+    try:
+        client.get_run(run_id)
+    except MlflowException:  # a deleted run or another store: the caller starts a new one
+        return None
+    client.update_run(run_id, status="RUNNING")
+    return TrackedRun(uri, run_id)
+
+
+def config_params(config: Config) -> dict[str, str]:
+    """Every config key as a string param (lists and mappings as JSON)."""
+    params = {}
+    for key, value in config.to_yaml_dict().items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        params[key] = text[:PARAM_LIMIT]
+    return params
+
+
+def fingerprint(store: str | Path, basins: list[str], periods: dict[str, str]) -> dict[str, str]:
+    """What data a run saw: store path, basins (count and hash), periods, store metadata hash."""
+    store = Path(store)
+    metadata = store / "zarr.json"
+    digest = hashlib.sha256(metadata.read_bytes()).hexdigest() if metadata.is_file() else "none"
+    return {
+        "store": str(store),
+        "store_metadata_sha256": digest,
+        "n_basins": str(len(basins)),
+        "basins_sha1": hashlib.sha1("\n".join(basins).encode()).hexdigest(),
+        **periods,
+    }
+
+
+def code_version() -> dict[str, str]:
+    """The toolkit's git commit (and whether the tree had changes), when run from a checkout."""
+    if not (PACKAGE_ROOT / ".git").exists():
+        return {}
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(PACKAGE_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        dirty = subprocess.run(
+            ["git", "-C", str(PACKAGE_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {
+        "mlflow.source.git.commit": commit.strip(),
+        "regional_lstm.git_dirty": str(bool(dirty.strip())).lower(),
+    }
+
+
+def log_results(
+    run: TrackedRun, summary: dict[str, Any], results_dir: Path, prefix: str = ""
+) -> None:
+    """Final metrics (median/mean NSE and KGE, basin counts) and the results folder."""
+    run.log_metrics({f"{prefix}{k}": float(v) for k, v in summary.items()})
+    run.client.log_artifacts(run.run_id, str(results_dir), artifact_path="results")

@@ -1,0 +1,127 @@
+"""MLflow tracking with a real sqlite store: what a training run records, registry, pyfunc."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from regional_lstm.artifacts import load_model
+from regional_lstm.data.reader import StoreReader
+from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.tracking.store import client_for
+from regional_lstm.workflows.train import train
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def outcome(ray_cluster, tiny_store, tmp_path_factory):
+    project = tmp_path_factory.mktemp("tracked")
+    config = tiny_config(tiny_store, project, LSTM_SAVE_MODEL=True, LSTM_EPOCHS=3)
+    return config, train(config, log=lambda line: None)
+
+
+def test_default_store_is_an_absolute_sqlite_file_in_the_project(outcome):
+    config, result = outcome
+    assert result.run.uri == f"sqlite:///{config.PROJECT_DIR / 'mlflow.db'}"
+    experiment = client_for(result.run.uri).get_experiment_by_name("tiny")
+    assert experiment.artifact_location == (config.PROJECT_DIR / "mlartifacts").as_uri()
+
+
+def test_run_records_every_config_key_and_the_data_fingerprint(outcome):
+    config, result = outcome
+    params = client_for(result.run.uri).get_run(result.run.run_id).data.params
+    assert set(config.to_yaml_dict()) <= set(params)
+    assert params["LSTM_HIDDEN_SIZE"] == "16"
+    assert params["data.n_basins"] == "6"
+    assert len(params["data.store_metadata_sha256"]) == 64
+    assert params["data.evaluation_period"] == "1993-01-01..1993-12-31"
+
+
+def test_run_has_per_epoch_metrics_and_final_summary(outcome):
+    _, result = outcome
+    client = client_for(result.run.uri)
+    history = client.get_metric_history(result.run.run_id, "train_loss")
+    assert [m.step for m in history] == [1, 2, 3]
+    assert len(client.get_metric_history(result.run.run_id, "val_kge")) == 3
+    metrics = client.get_run(result.run.run_id).data.metrics
+    assert metrics["nse_median"] == pytest.approx(result.evaluation.summary["nse_median"])
+    assert metrics["n_basins"] == 6
+    run = client.get_run(result.run.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["regional_lstm.kind"] == "train"
+
+
+def test_run_keeps_results_and_the_model_as_artifacts(outcome, tmp_path):
+    _, result = outcome
+    client = client_for(result.run.uri)
+    results = {a.path for a in client.list_artifacts(result.run.run_id, "results")}
+    assert "results/metrics.csv" in results
+    assert "results/syn0001_LSTM_predictions.csv" in results
+    mlflow.set_tracking_uri(result.run.uri)
+    local = Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=result.model_uri, dst_path=str(tmp_path))
+    )
+    files = sorted(p.name for p in (local / "artifacts").iterdir())
+    assert files == ["best_model.json", "best_model.pt"]
+    assert (local / "MLmodel").is_file()
+    assert not list(local.rglob("*.pkl"))
+
+
+def test_saved_model_is_registered_and_loads_by_alias_to_identical_predictions(outcome):
+    config, result = outcome
+    assert result.registered_version == "1"
+    mlflow.set_tracking_uri(result.run.uri)
+    mlflow.set_registry_uri(result.run.uri)
+    pyfunc = mlflow.pyfunc.load_model("models:/tiny-lstm@latest")
+    model, card = load_model(result.model_path)
+    reader = StoreReader(config.DATA_STORE)
+    basin = "syn0002"
+    period = config.VALIDATION_PERIOD
+    times = reader.time_slice(period.start, period.end)
+    frame = pd.DataFrame({"basin": basin, "date": reader.time[times]})
+    inputs = reader.read_dynamic([basin], list(card.data.dynamic), times)[0]
+    for k, name in enumerate(card.data.dynamic):
+        frame[name] = inputs[:, k]
+    for k, name in enumerate(card.data.static):
+        frame[name] = reader.read_static([basin], list(card.data.static))[0, k]
+    predicted = pyfunc.predict(frame)
+    own = predict_period(model, card, reader, [basin], period)[basin]
+    # The table starts at the period start, so its first lookback - 1 days have no full window.
+    lookback = card.data.lookback
+    np.testing.assert_array_equal(
+        predicted["streamflow"].to_numpy()[lookback - 1 :],
+        own["streamflow_sim"].to_numpy()[lookback - 1 :],
+    )
+    assert predicted["streamflow"].iloc[: lookback - 1].isna().all()
+
+
+def test_promote_moves_an_alias_to_a_version(outcome):
+    config, result = outcome
+    cli = [
+        sys.executable,
+        "-m",
+        "regional_lstm",
+        "registry",
+        "promote",
+        "tiny-lstm",
+        "1",
+        "--alias",
+        "donor",
+        "--project",
+        str(config.PROJECT_DIR),
+    ]
+    done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    version = client_for(result.run.uri).get_model_version_by_alias("tiny-lstm", "donor")
+    assert version.version == "1"
+    missing = subprocess.run([*cli[:5], "7", *cli[6:]], capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1
+    assert "no version 7" in missing.stderr and "Traceback" not in missing.stderr
