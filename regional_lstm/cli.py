@@ -156,6 +156,20 @@ def run(
 
 
 @app.command()
+def tune(
+    config: Annotated[
+        Path, typer.Argument(help="Experiment YAML whose list-valued keys to search.")
+    ],
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted sweep.")] = False,
+) -> None:
+    """Hyperparameter search (RandomSearch or GridSearch) on Ray Tune, tracked in MLflow."""
+    from regional_lstm.config import load_config
+    from regional_lstm.workflows.tune import tune as tune_workflow
+
+    tune_workflow(load_config(config), resume=resume, log=_log)
+
+
+@app.command()
 def evaluate(
     project_dir: Annotated[Path, typer.Argument(help="PROJECT_DIR of a trained model.")],
     period: Annotated[
@@ -228,6 +242,45 @@ def registry_promote(
 
     promote(_resolve_uri(project, tracking_uri), name, version, alias)
     err.print(f"{name} version {version} is now @{alias}", markup=False)
+
+
+@app.command()
+def compare(
+    experiment: Annotated[
+        str | None, typer.Option(help="MLflow experiment (default: all).")
+    ] = None,
+    metric: Annotated[str, typer.Option(help="Rank by median KGE or NSE.")] = "KGE",
+    top: Annotated[int | None, typer.Option(min=1, help="Keep the best N runs.")] = None,
+    basins: Annotated[
+        tuple[str, str] | None,
+        typer.Option(help="Per-basin comparison of two runs: --basins RUN_A RUN_B."),
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    project: ProjectOption = None,
+    tracking_uri: UriOption = None,
+) -> None:
+    """Runs side by side (hyperparameters, median NSE/KGE, basins, duration), or per basin."""
+    from regional_lstm.tracking.compare import compare_basins, compare_runs
+
+    uri = _resolve_uri(project, tracking_uri)
+    if basins:
+        table = compare_basins(uri, *basins)
+    else:
+        table = compare_runs(uri, experiment=experiment, metric=metric, top=top)
+    if csv is not None:
+        from regional_lstm.atomic import write_text
+
+        write_text(csv, table.to_csv(index=False))
+    shown = Table(*map(str, table.columns))
+    for row in table.itertuples(index=False):
+        shown.add_row(*(_cell(v) for v in row))
+    out.print(shown)
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.3f}"
+    return "" if value is None else str(value)
 
 
 def _print_summary(summary: dict) -> None:

@@ -160,6 +160,7 @@ class Config(BaseModel):
     OPTIMIZATION_ALGORITHM: Literal["RandomSearch", "GridSearch"] = "RandomSearch"
     OPTIMIZATION_METRIC: Literal["KGE", "NSE"] = "KGE"
     OPTIMIZATION_MAX_ITERATIONS: PositiveInt = 20
+    OPTIMIZATION_EARLY_STOPPING: StrictBool | None = None
 
     DATA_STORE: AbsolutePath
     DATA_SOURCE: DataSource | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,58 @@ def write_basin_list(path: Path, basins: list[str]) -> Path:
     """Write a basin list file, one id per line."""
     path.write_text("\n".join(basins) + "\n")
     return path
+
+
+def shared_dataset(name: str) -> Path:
+    """A real dataset in ``../shared/data``, or skip the test where that folder is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} not found (real-data tests need ../shared/data)")
+    return path
+
+
+def ingest_error(kind: str, source: Path, basins: list[str] | None = None, **options) -> str:
+    """The IngestError that ingesting ``source`` raises: one line, no store or staging left.
+
+    The store and the basin list written for ``basins`` would go beside ``source``.
+    """
+    from regional_lstm.data.ingest import ingest
+    from regional_lstm.errors import IngestError
+
+    out = source.parent / "store.zarr"
+    if basins:
+        options["basins_file"] = write_basin_list(source.parent / "basins.txt", basins)
+    with pytest.raises(IngestError) as caught:
+        ingest(kind, source, out, **options)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert not out.exists()
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    return message
+
+
+def edit_line(file: Path, line_number: int, edit: Callable[[str], str]) -> None:
+    """Rewrite one line (from 1) of a text file; latin-1 keeps every other byte as it was."""
+    lines = file.read_text(encoding="latin-1").splitlines(keepends=True)
+    lines[line_number - 1] = edit(lines[line_number - 1])
+    file.write_text("".join(lines), encoding="latin-1")
+
+
+def replace_line(file: Path, line_number: int, old: str, new: str) -> None:
+    """Replace the first ``old`` on one line (from 1) of a text file; ``old`` must be there."""
+
+    def replace(line: str) -> str:
+        assert old in line
+        return line.replace(old, new, 1)
+
+    edit_line(file, line_number, replace)
+
+
+def drop_lines(file: Path, prefix: str) -> None:
+    """Remove the lines of a text file that start with ``prefix`` (a basin's table row)."""
+    lines = file.read_text(encoding="latin-1").splitlines(keepends=True)
+    kept = [line for line in lines if not line.startswith(prefix)]
+    file.write_text("".join(kept), encoding="latin-1")
 
 
 @pytest.fixture(scope="session")

@@ -11,38 +11,29 @@ import pytest
 import xarray as xr
 
 from regional_lstm.data.ingest import ingest
-from regional_lstm.errors import IngestError
+from tests.conftest import (
+    drop_lines,
+    ingest_error,
+    replace_line,
+    shared_dataset,
+    write_basin_list,
+)
 
 pytestmark = pytest.mark.shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # 4001 (Germany) has gaps, 5003 (France) has hydrological years with > 5 % missing discharge,
 # 2109 is an alpine basin with a non-ASCII gauge name in the latin-1 topographic table.
 BASINS = ["4001", "5003", "2109"]
 SERIES_FILE = "time_series/observation_based/CAMELS_CH_obs_based_{}.csv"
 
 
-def shared_data(name: str) -> Path:
-    """A real dataset in ../shared/data, or skip the test where that folder is absent."""
-    path = SHARED_DATA / name
-    if not path.is_dir():
-        pytest.skip(f"{path} not found (real-data tests need ../shared/data)")
-    return path
-
-
-def write_basin_list(folder: Path, basins: list[str]) -> Path:
-    path = folder / "basins.txt"
-    path.write_text("\n".join(basins) + "\n")
-    return path
-
-
 def raw_series(basin: str) -> pd.DataFrame:
-    file = shared_data("camels_ch") / SERIES_FILE.format(basin)
+    file = shared_dataset("camels_ch") / SERIES_FILE.format(basin)
     return pd.read_csv(file, index_col="date", parse_dates=["date"])
 
 
 def raw_attributes(topic: str) -> pd.DataFrame:
-    file = shared_data("camels_ch") / f"static_attributes/CAMELS_CH_{topic}.csv"
+    file = shared_dataset("camels_ch") / f"static_attributes/CAMELS_CH_{topic}.csv"
     table = pd.read_csv(file, skiprows=1, encoding="latin-1", dtype={"gauge_id": str})
     return table.set_index("gauge_id")
 
@@ -50,8 +41,12 @@ def raw_attributes(topic: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> xr.Dataset:
     folder = tmp_path_factory.mktemp("camels_ch")
-    path = ingest("camels-ch", shared_data("camels_ch"), folder / "store.zarr",
-                  basins_file=write_basin_list(folder, BASINS))
+    path = ingest(
+        "camels-ch",
+        shared_dataset("camels_ch"),
+        folder / "store.zarr",
+        basins_file=write_basin_list(folder / "basins.txt", BASINS),
+    )
     return xr.open_zarr(path)
 
 
@@ -78,13 +73,17 @@ def test_raw_values_of_a_known_day_are_stored(store: xr.Dataset) -> None:
     for basin in BASINS:
         raw = raw_series(basin).loc[day]
         stored = store.sel(basin=basin, time=day)
-        for store_name, column in [("streamflow", "discharge_spec(mm/d)"),
-                                   ("discharge_vol", "discharge_vol(m3/s)"),
-                                   ("precipitation", "precipitation(mm/d)"),
-                                   ("temperature_max", "temperature_max(degC)"),
-                                   ("rel_sun_dur", "rel_sun_dur(%)"), ("swe", "swe(mm)")]:
-            np.testing.assert_allclose(float(stored[store_name]), raw[column], rtol=1e-6,
-                                       err_msg=f"{basin} {store_name}")
+        for store_name, column in [
+            ("streamflow", "discharge_spec(mm/d)"),
+            ("discharge_vol", "discharge_vol(m3/s)"),
+            ("precipitation", "precipitation(mm/d)"),
+            ("temperature_max", "temperature_max(degC)"),
+            ("rel_sun_dur", "rel_sun_dur(%)"),
+            ("swe", "swe(mm)"),
+        ]:
+            np.testing.assert_allclose(
+                float(stored[store_name]), raw[column], rtol=1e-6, err_msg=f"{basin} {store_name}"
+            )
 
 
 def test_every_variable_has_units_and_a_long_name(store: xr.Dataset) -> None:
@@ -129,7 +128,7 @@ def test_store_opens_with_plain_xarray(store: xr.Dataset) -> None:
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """A copy of the CAMELS-CH layout with the series of one basin, 2109, to corrupt."""
-    real = shared_data("camels_ch")
+    real = shared_dataset("camels_ch")
     copy = tmp_path / "camels_ch"
     (copy / SERIES_FILE.format("x")).parent.mkdir(parents=True)
     shutil.copy(real / SERIES_FILE.format("2109"), copy / SERIES_FILE.format("2109"))
@@ -139,31 +138,13 @@ def source(tmp_path: Path) -> Path:
     return copy
 
 
-def ingest_error(source: Path, basins: list[str] | None = None) -> str:
-    folder = source.parent
-    basins_file = write_basin_list(folder, basins) if basins else None
-    with pytest.raises(IngestError) as caught:
-        ingest("camels-ch", source, folder / "store.zarr", basins_file=basins_file)
-    assert not (folder / "store.zarr").exists()
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
-
-
-def replace_line(file: Path, line: int, old: str, new: str) -> None:
-    lines = file.read_text(encoding="latin-1").splitlines(keepends=True)
-    assert old in lines[line - 1]
-    lines[line - 1] = lines[line - 1].replace(old, new, 1)
-    file.write_text("".join(lines), encoding="latin-1")
-
-
 def test_missing_directory_is_named(tmp_path: Path) -> None:
-    message = ingest_error(tmp_path / "nowhere")
+    message = ingest_error("camels-ch", tmp_path / "nowhere")
     assert "nowhere" in message and "not found" in message
 
 
 def test_listed_basin_without_files_is_named(source: Path) -> None:
-    message = ingest_error(source, ["2109", "9999"])
+    message = ingest_error("camels-ch", source, ["2109", "9999"])
     assert "9999" in message and "observation_based" in message
 
 
@@ -173,8 +154,12 @@ def test_listed_basin_without_files_is_named(source: Path) -> None:
         (1, "swe(mm)", "snow(mm)", ["header has no column 'swe(mm)'"]),
         (100, "1981-04-09", "1981-04-31", ["unparsable date '1981-04-31' on line 100"]),
         (100, "1981-04-09", "1981-04-08", ["duplicated date 1981-04-08 on line 100"]),
-        (100, "1981-04-09,", "1981-04-09,n.a.",
-         ["non-numeric value 'n.a.", "column 'discharge_vol(m3/s)' on line 100"]),
+        (
+            100,
+            "1981-04-09,",
+            "1981-04-09,n.a.",
+            ["non-numeric value 'n.a.", "column 'discharge_vol(m3/s)' on line 100"],
+        ),
     ],
     ids=["missing-column", "unparsable-date", "duplicated-date", "non-numeric-value"],
 )
@@ -183,7 +168,7 @@ def test_corrupt_series_file_is_named_with_the_problem(
 ) -> None:
     file = source / SERIES_FILE.format("2109")
     replace_line(file, line, old, new)
-    message = ingest_error(source)
+    message = ingest_error("camels-ch", source)
     assert file.name in message
     for part in expected:
         assert part in message
@@ -191,7 +176,6 @@ def test_corrupt_series_file_is_named_with_the_problem(
 
 def test_attribute_table_without_a_basin_names_it(source: Path) -> None:
     file = source / "static_attributes" / "CAMELS_CH_glacier_attributes.csv"
-    lines = file.read_text().splitlines(keepends=True)
-    file.write_text("".join(line for line in lines if not line.startswith("2109,")))
-    message = ingest_error(source)
+    drop_lines(file, "2109,")
+    message = ingest_error("camels-ch", source)
     assert file.name in message and "2109" in message

@@ -14,36 +14,28 @@ from regional_lstm.data.ingest import ingest
 from regional_lstm.data.ingest.camels_ch import CamelsCH
 from regional_lstm.data.ingest.caravan import CARAVAN_COLUMNS, Caravan
 from regional_lstm.errors import IngestError
+from tests.conftest import drop_lines, ingest_error, replace_line, shared_dataset
 
 pytestmark = pytest.mark.shared_data
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BASINS = ["camelsch_4001", "camelsch_4003"]
 CSV_DIR = "timeseries/csv/camelsch"
 ATTRIBUTES_DIR = "attributes/camelsch"
 
 
-def shared_data(name: str) -> Path:
-    """A real dataset in ../shared/data, or skip the test where that folder is absent."""
-    path = SHARED_DATA / name
-    if not path.is_dir():
-        pytest.skip(f"{path} not found (real-data tests need ../shared/data)")
-    return path
-
-
 def raw_csv(basin: str) -> pd.DataFrame:
-    file = shared_data("caravan_samples") / CSV_DIR / f"{basin}.csv"
+    file = shared_dataset("caravan_samples") / CSV_DIR / f"{basin}.csv"
     return pd.read_csv(file, index_col="date", parse_dates=["date"])
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> xr.Dataset:
     out = tmp_path_factory.mktemp("caravan") / "store.zarr"
-    return xr.open_zarr(ingest("caravan", shared_data("caravan_samples"), out))
+    return xr.open_zarr(ingest("caravan", shared_dataset("caravan_samples"), out))
 
 
 def test_streamflow_equals_camels_ch_discharge_spec(store: xr.Dataset) -> None:
-    camels_ch = CamelsCH(shared_data("camels_ch"), ["4001"]).read_basin("4001")
+    camels_ch = CamelsCH(shared_dataset("camels_ch"), ["4001"]).read_basin("4001")
     caravan_q = store["streamflow"].sel(basin="camelsch_4001").to_series()
     caravan_q, camels_q = caravan_q.align(camels_ch["streamflow"], join="inner")
     np.testing.assert_array_equal(caravan_q.isna(), camels_q.isna())
@@ -86,14 +78,20 @@ def test_raw_values_of_a_known_day_are_stored(store: xr.Dataset) -> None:
     for basin in BASINS:
         raw = raw_csv(basin).loc[day]
         stored = store.sel(basin=basin, time=day)
-        for name in ["streamflow", "total_precipitation_sum", "temperature_2m_mean",
-                     "snow_depth_water_equivalent_max", "surface_pressure_min"]:
-            np.testing.assert_allclose(float(stored[name]), raw[name], rtol=1e-6,
-                                       err_msg=f"{basin} {name}")
+        for name in [
+            "streamflow",
+            "total_precipitation_sum",
+            "temperature_2m_mean",
+            "snow_depth_water_equivalent_max",
+            "surface_pressure_min",
+        ]:
+            np.testing.assert_allclose(
+                float(stored[name]), raw[name], rtol=1e-6, err_msg=f"{basin} {name}"
+            )
 
 
 def test_area_comes_from_attributes_other(store: xr.Dataset) -> None:
-    other = shared_data("caravan_samples") / ATTRIBUTES_DIR / "attributes_other_camelsch.csv"
+    other = shared_dataset("caravan_samples") / ATTRIBUTES_DIR / "attributes_other_camelsch.csv"
     table = pd.read_csv(other, index_col="gauge_id")
     np.testing.assert_allclose(store["area"].values, table.loc[BASINS, "area"].values)
 
@@ -125,15 +123,13 @@ def netcdf_store(tmp_path_factory: pytest.TempPathFactory) -> xr.Dataset:
     ds.to_netcdf(nc_dir / "camelsch_4001.nc", engine="netcdf4")
     # Attributes trimmed to six columns: each costs a Zarr array, and they are not tested here.
     (folder / "caravan" / ATTRIBUTES_DIR).mkdir(parents=True)
-    for table in (shared_data("caravan_samples") / ATTRIBUTES_DIR).glob("attributes_*.csv"):
+    for table in (shared_dataset("caravan_samples") / ATTRIBUTES_DIR).glob("attributes_*.csv"):
         columns = pd.read_csv(table, dtype=str).iloc[:, :6]
         columns.to_csv(folder / "caravan" / ATTRIBUTES_DIR / table.name, index=False)
     return xr.open_zarr(ingest("caravan", folder / "caravan", folder / "store.zarr"))
 
 
-def test_netcdf_layout_gives_the_csv_values(
-    store: xr.Dataset, netcdf_store: xr.Dataset
-) -> None:
+def test_netcdf_layout_gives_the_csv_values(store: xr.Dataset, netcdf_store: xr.Dataset) -> None:
     from_csv = store.sel(basin=["camelsch_4001"])
     for name in CARAVAN_COLUMNS:
         np.testing.assert_array_equal(netcdf_store[name].values, from_csv[name].values, name)
@@ -150,7 +146,7 @@ def test_netcdf_units_attrs_win_over_the_table(netcdf_store: xr.Dataset) -> None
 def source(tmp_path: Path) -> Path:
     """A copy of the Caravan sample (both basins) to extend or corrupt."""
     copy = tmp_path / "caravan"
-    real = shared_data("caravan_samples")
+    real = shared_dataset("caravan_samples")
     shutil.copytree(real / CSV_DIR, copy / CSV_DIR)
     shutil.copytree(real / ATTRIBUTES_DIR, copy / ATTRIBUTES_DIR)
     return copy
@@ -159,8 +155,9 @@ def source(tmp_path: Path) -> Path:
 def test_several_prefixes_are_read_together(source: Path) -> None:
     """A second source dataset ("copych", a relabelled copy of camelsch_4003) joins the first."""
     (source / "timeseries/csv/copych").mkdir()
-    shutil.copy(source / CSV_DIR / "camelsch_4003.csv",
-                source / "timeseries/csv/copych/copych_4003.csv")
+    shutil.copy(
+        source / CSV_DIR / "camelsch_4003.csv", source / "timeseries/csv/copych/copych_4003.csv"
+    )
     (source / "attributes/copych").mkdir()
     for table in (source / ATTRIBUTES_DIR).glob("attributes_*_camelsch.csv"):
         text = table.read_text().replace("camelsch_4003,", "copych_4003,")
@@ -177,34 +174,13 @@ def test_several_prefixes_are_read_together(source: Path) -> None:
 # Bad input: each failure is one line naming the file.
 
 
-def ingest_error(source: Path, basins: list[str] | None = None) -> str:
-    folder = source.parent
-    basins_file = None
-    if basins:
-        basins_file = folder / "basins.txt"
-        basins_file.write_text("\n".join(basins) + "\n")
-    with pytest.raises(IngestError) as caught:
-        ingest("caravan", source, folder / "store.zarr", basins_file=basins_file)
-    assert not (folder / "store.zarr").exists()
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
-
-
-def replace_line(file: Path, line: int, old: str, new: str) -> None:
-    lines = file.read_text().splitlines(keepends=True)
-    assert old in lines[line - 1]
-    lines[line - 1] = lines[line - 1].replace(old, new, 1)
-    file.write_text("".join(lines))
-
-
 def test_missing_directory_is_named(tmp_path: Path) -> None:
-    message = ingest_error(tmp_path / "nowhere")
+    message = ingest_error("caravan", tmp_path / "nowhere")
     assert "nowhere" in message and "not found" in message
 
 
 def test_listed_basin_without_files_is_named(source: Path) -> None:
-    message = ingest_error(source, ["camelsch_4001", "camelsch_9999"])
+    message = ingest_error("caravan", source, ["camelsch_4001", "camelsch_9999"])
     assert "camelsch_9999" in message and "timeseries" in message
 
 
@@ -212,14 +188,34 @@ def test_listed_basin_without_files_is_named(source: Path) -> None:
     ("basin", "line", "old", "new", "expected"),
     [
         # The second basin lacks a column the first has: the variables must be the same.
-        ("camelsch_4003", 1, ",potential_evaporation_sum,", ",pet,",
-         ["header has no column 'potential_evaporation_sum'"]),
-        ("camelsch_4001", 100, "1981-04-09", "1981-04-31",
-         ["unparsable date '1981-04-31' on line 100"]),
-        ("camelsch_4001", 100, "1981-04-09", "1981-04-08",
-         ["duplicated date 1981-04-08 on line 100"]),
-        ("camelsch_4001", 100, "1981-04-09,", "1981-04-09,n.a.",
-         ["non-numeric value 'n.a.", "column 'snow_depth_water_equivalent_mean' on line 100"]),
+        (
+            "camelsch_4003",
+            1,
+            ",potential_evaporation_sum,",
+            ",pet,",
+            ["header has no column 'potential_evaporation_sum'"],
+        ),
+        (
+            "camelsch_4001",
+            100,
+            "1981-04-09",
+            "1981-04-31",
+            ["unparsable date '1981-04-31' on line 100"],
+        ),
+        (
+            "camelsch_4001",
+            100,
+            "1981-04-09",
+            "1981-04-08",
+            ["duplicated date 1981-04-08 on line 100"],
+        ),
+        (
+            "camelsch_4001",
+            100,
+            "1981-04-09,",
+            "1981-04-09,n.a.",
+            ["non-numeric value 'n.a.", "column 'snow_depth_water_equivalent_mean' on line 100"],
+        ),
     ],
     ids=["missing-column", "unparsable-date", "duplicated-date", "non-numeric-value"],
 )
@@ -228,7 +224,7 @@ def test_corrupt_series_file_is_named_with_the_problem(
 ) -> None:
     file = source / CSV_DIR / f"{basin}.csv"
     replace_line(file, line, old, new)
-    message = ingest_error(source)
+    message = ingest_error("caravan", source)
     assert file.name in message
     for part in expected:
         assert part in message
@@ -236,7 +232,20 @@ def test_corrupt_series_file_is_named_with_the_problem(
 
 def test_attribute_table_without_a_basin_names_it(source: Path) -> None:
     file = source / ATTRIBUTES_DIR / "attributes_hydroatlas_camelsch.csv"
-    lines = file.read_text().splitlines(keepends=True)
-    file.write_text("".join(line for line in lines if not line.startswith("camelsch_4003,")))
-    message = ingest_error(source)
+    drop_lines(file, "camelsch_4003,")
+    message = ingest_error("caravan", source)
     assert file.name in message and "camelsch_4003" in message
+
+
+def test_netcdf_date_problem_is_placed_by_position(tmp_path: Path) -> None:
+    """A netCDF file has no lines: a repeated date is named by its index along ``date``."""
+    nc_dir = tmp_path / "caravan/timeseries/netcdf/synth"
+    nc_dir.mkdir(parents=True)
+    (tmp_path / "caravan/attributes").mkdir()
+    dates = pd.to_datetime(["2000-01-01", "2000-01-02", "2000-01-02"])
+    ds = xr.Dataset({"streamflow": ("date", [1.0, 2.0, 3.0])}, coords={"date": dates})
+    ds.to_netcdf(nc_dir / "synth_1.nc", engine="netcdf4")
+    with pytest.raises(
+        IngestError, match=r"synth_1\.nc: duplicated date 2000-01-02 at position 2$"
+    ):
+        Caravan(tmp_path / "caravan").read_basin("synth_1")

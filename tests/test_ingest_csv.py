@@ -13,23 +13,15 @@ from regional_lstm.data.ingest import ingest
 from regional_lstm.data.ingest.csv_mapping import CsvSource, load_mapping
 from regional_lstm.data.store import dynamic_names, open_store
 from regional_lstm.errors import IngestError
+from tests.conftest import ingest_error, shared_dataset, write_basin_list
 
-REPO = Path(__file__).resolve().parents[1]
-DATASETS = REPO / "datasets"
+DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 FLOAT32_RTOL = 1e-6
-
-
-def shared_data(name: str) -> Path:
-    """A real dataset beside the checkout; the test is skipped when it is not there."""
-    path = REPO.parent / "shared" / "data" / name
-    if not path.is_dir():
-        pytest.skip(f"{path} not found (real data is read from ../shared/data)")
-    return path
 
 
 def daymet_forcing(basin: str) -> pd.DataFrame:
     """The original CAMELS-US Daymet forcing file of a basin, indexed by date."""
-    camels = shared_data("camels_us_neuralhydrology_testdata") / "camels_us"
+    camels = shared_dataset("camels_us_neuralhydrology_testdata") / "camels_us"
     file = camels / "basin_mean_forcing" / "daymet" / f"{basin}_lump_cida_forcing_leap.txt"
     raw = pd.read_csv(file, sep=r"\s+", skiprows=3)
     raw.index = pd.to_datetime({"year": raw["Year"], "month": raw["Mnth"], "day": raw["Day"]})
@@ -41,22 +33,26 @@ def daymet_forcing(basin: str) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def torchhydronodes_store(tmp_path_factory):
-    source = shared_data("camels_us_torchhydronodes")
-    shared_data("camels_us_neuralhydrology_testdata")  # the mapping's attribute tables
+    source = shared_dataset("camels_us_torchhydronodes")
+    shared_dataset("camels_us_neuralhydrology_testdata")  # the mapping's attribute tables
     work = tmp_path_factory.mktemp("torchhydronodes")
-    basins_file = work / "basins.txt"
-    basins_file.write_text("1022500\n01013500\n")  # ids as 569_basin_file.txt writes them
-    out = ingest("csv", source, work / "store.zarr", basins_file=basins_file,
-                 mapping=DATASETS / "camels_us_torchhydronodes.yaml")
+    # ids as 569_basin_file.txt writes them
+    basins_file = write_basin_list(work / "basins.txt", ["1022500", "01013500"])
+    out = ingest(
+        "csv",
+        source,
+        work / "store.zarr",
+        basins_file=basins_file,
+        mapping=DATASETS / "camels_us_torchhydronodes.yaml",
+    )
     return open_store(out)
 
 
 @pytest.fixture(scope="module")
 def camels_us_store(tmp_path_factory):
-    source = shared_data("camels_us_neuralhydrology_testdata") / "camels_us"
+    source = shared_dataset("camels_us_neuralhydrology_testdata") / "camels_us"
     work = tmp_path_factory.mktemp("camels_us")
-    basins_file = work / "basins.txt"
-    basins_file.write_text("01022500\n")
+    basins_file = write_basin_list(work / "basins.txt", ["01022500"])
     return open_store(ingest("camels-us", source, work / "store.zarr", basins_file=basins_file))
 
 
@@ -68,8 +64,11 @@ def test_torchhydronodes_basin_ids_are_zero_padded(torchhydronodes_store):
 @pytest.mark.shared_data
 def test_torchhydronodes_train_and_valid_files_join_without_gap(torchhydronodes_store):
     time = pd.DatetimeIndex(torchhydronodes_store["time"].values)
-    assert (time[0], time[-1], len(time)) == (pd.Timestamp("1980-10-01"),
-                                              pd.Timestamp("2010-09-30"), 10957)
+    assert (time[0], time[-1], len(time)) == (
+        pd.Timestamp("1980-10-01"),
+        pd.Timestamp("2010-09-30"),
+        10957,
+    )
     assert not bool(torchhydronodes_store["streamflow"].isnull().any())
 
 
@@ -83,11 +82,18 @@ def test_torchhydronodes_dayl_hours_become_seconds(torchhydronodes_store):
 @pytest.mark.shared_data
 @pytest.mark.parametrize(
     ("variable", "column"),
-    [("dayl", "dayl(s)"), ("prcp", "prcp(mm/day)"), ("tmax", "tmax(C)"), ("tmin", "tmin(C)"),
-     ("srad", "srad(W/m2)"), ("vp", "vp(Pa)")],
+    [
+        ("dayl", "dayl(s)"),
+        ("prcp", "prcp(mm/day)"),
+        ("tmax", "tmax(C)"),
+        ("tmin", "tmin(C)"),
+        ("srad", "srad(W/m2)"),
+        ("vp", "vp(Pa)"),
+    ],
 )
-def test_torchhydronodes_forcing_equals_original_daymet_file(torchhydronodes_store, variable,
-                                                             column):
+def test_torchhydronodes_forcing_equals_original_daymet_file(
+    torchhydronodes_store, variable, column
+):
     daymet = daymet_forcing("01022500")  # 2000-01-01..2003-12-31
     stored = torchhydronodes_store[variable].sel(basin="01022500", time=daymet.index)
     np.testing.assert_allclose(stored.values, daymet[column].to_numpy(), rtol=FLOAT32_RTOL)
@@ -95,17 +101,22 @@ def test_torchhydronodes_forcing_equals_original_daymet_file(torchhydronodes_sto
 
 @pytest.mark.shared_data
 def test_torchhydronodes_streamflow_is_obs_runoff(torchhydronodes_store):
-    files = sorted((shared_data("camels_us_torchhydronodes") / "model_results").glob(
-        "01013500_results_*.csv"))
+    files = sorted(
+        (shared_dataset("camels_us_torchhydronodes") / "model_results").glob(
+            "01013500_results_*.csv"
+        )
+    )
     raw = pd.concat([pd.read_csv(f, index_col="date", parse_dates=True) for f in files])
     stored = torchhydronodes_store["streamflow"].sel(basin="01013500", time=raw.index)
-    np.testing.assert_allclose(stored.values, raw["obs_runoff(mm/day)"].to_numpy(),
-                               rtol=FLOAT32_RTOL)
+    np.testing.assert_allclose(
+        stored.values, raw["obs_runoff(mm/day)"].to_numpy(), rtol=FLOAT32_RTOL
+    )
 
 
 @pytest.mark.shared_data
-def test_torchhydronodes_streamflow_equals_camels_us_adapter(torchhydronodes_store,
-                                                             camels_us_store):
+def test_torchhydronodes_streamflow_equals_camels_us_adapter(
+    torchhydronodes_store, camels_us_store
+):
     # Both divide USGS cfs by the Daymet header area: a cross-check of the cfs -> mm/day step.
     adapter = camels_us_store["streamflow"].sel(basin="01022500").dropna("time")
     assert len(adapter) == 1096  # 2000-01-01..2002-12-31
@@ -114,16 +125,24 @@ def test_torchhydronodes_streamflow_equals_camels_us_adapter(torchhydronodes_sto
 
 
 @pytest.mark.shared_data
-def test_torchhydronodes_has_the_camels_us_adapter_variables(torchhydronodes_store,
-                                                              camels_us_store):
+def test_torchhydronodes_has_the_camels_us_adapter_variables(
+    torchhydronodes_store, camels_us_store
+):
     assert set(dynamic_names(torchhydronodes_store)) == set(dynamic_names(camels_us_store))
 
 
 @pytest.mark.shared_data
 def test_torchhydronodes_joins_all_camels_attribute_tables(torchhydronodes_store):
     store = torchhydronodes_store.sel(basin="01022500")
-    for name in ("p_mean", "geol_1st_class", "q_mean", "gauge_name", "soil_porosity",
-                 "elev_mean", "frac_forest"):
+    for name in (
+        "p_mean",
+        "geol_1st_class",
+        "q_mean",
+        "gauge_name",
+        "soil_porosity",
+        "elev_mean",
+        "frac_forest",
+    ):
         assert name in store
     assert store["p_mean"].attrs["units"] == "mm/day"
     assert str(store["gauge_name"].values).startswith("Narraguagus River")
@@ -141,7 +160,7 @@ def test_torchhydronodes_area_is_area_gages2(torchhydronodes_store):
 
 @pytest.fixture(scope="module")
 def holmes_store(tmp_path_factory):
-    source = shared_data("holmes_hydro_pypi")
+    source = shared_dataset("holmes_hydro_pypi")
     out = tmp_path_factory.mktemp("holmes") / "store.zarr"
     return open_store(ingest("csv", source, out, mapping=DATASETS / "holmes.yaml"))
 
@@ -152,7 +171,8 @@ def test_holmes_values_on_a_known_day(holmes_store):
     values = {name: float(day[name]) for name in ("prcp", "pet", "streamflow", "tmean")}
     assert values == pytest.approx(
         {"prcp": 7.67, "pet": 0.10192640119866982, "streamflow": 0.63, "tmean": -3.75},
-        rel=FLOAT32_RTOL)
+        rel=FLOAT32_RTOL,
+    )
 
 
 @pytest.mark.shared_data
@@ -178,11 +198,15 @@ def test_holmes_qnbv_is_snowfall_not_area(holmes_store):
 
 @pytest.mark.shared_data
 def test_holmes_leaf_needs_its_own_mapping(tmp_path):
-    basins_file = tmp_path / "basins.txt"
-    basins_file.write_text("Leaf\n")
+    basins_file = write_basin_list(tmp_path / "basins.txt", ["Leaf"])
     with pytest.raises(IngestError, match=r"Leaf_CemaNeigeInfo\.csv"):
-        ingest("csv", shared_data("holmes_hydro_pypi"), tmp_path / "store.zarr",
-               basins_file=basins_file, mapping=DATASETS / "holmes.yaml")
+        ingest(
+            "csv",
+            shared_dataset("holmes_hydro_pypi"),
+            tmp_path / "store.zarr",
+            basins_file=basins_file,
+            mapping=DATASETS / "holmes.yaml",
+        )
 
 
 # --- synthetic sources: conversions and errors ----------------------------------------------------
@@ -222,12 +246,7 @@ def write_mapping(directory: Path, mapping: dict) -> Path:
 
 def one_line_error(source: Path, mapping: dict) -> str:
     """The IngestError that ingesting ``source`` with ``mapping`` raises; it must be one line."""
-    mapping_file = write_mapping(source.parent, mapping)
-    with pytest.raises(IngestError) as error:
-        ingest("csv", source, source.parent / "store.zarr", mapping=mapping_file)
-    message = str(error.value)
-    assert "\n" not in message
-    return message
+    return ingest_error("csv", source, mapping=write_mapping(source.parent, mapping))
 
 
 def test_m3s_streamflow_is_converted_with_the_basin_area(source):
@@ -287,17 +306,34 @@ def test_area_conversion_without_area_is_refused(source):
     ("file", "content", "expected"),
     [
         ("B_1.csv", "date,P\n2000-01-01,3.0\n", "B_1.csv: header has no column 'Q'"),
-        ("B_1.csv", "date,P,Q\n2000-01-01,1,1\n2000-13-45,1,1\n",
-         "B_1.csv: unparsable date '2000-13-45' on line 3"),
-        ("A_2.csv", "date,P,Q\n2000-01-02,1,1\n2000-01-03,1,1\n",
-         "A_2.csv: duplicated date 2000-01-02 (also in "),
-        ("B_1.csv", "date,P,Q\n2000-01-01,lots,1\n",
-         "B_1.csv: non-numeric value 'lots' in column 'P' on line 2"),
-        ("attributes.csv", "id,area_km2\nA,100\n",
-         "attributes.csv: attribute table has no row for basin B"),
+        (
+            "B_1.csv",
+            "date,P,Q\n2000-01-01,1,1\n2000-13-45,1,1\n",
+            "B_1.csv: unparsable date '2000-13-45' on line 3",
+        ),
+        (
+            "A_2.csv",
+            "date,P,Q\n2000-01-02,1,1\n2000-01-03,1,1\n",
+            "A_2.csv: duplicated date 2000-01-02 (also in ",
+        ),
+        (
+            "B_1.csv",
+            "date,P,Q\n2000-01-01,lots,1\n",
+            "B_1.csv: non-numeric value 'lots' in column 'P' on line 2",
+        ),
+        (
+            "attributes.csv",
+            "id,area_km2\nA,100\n",
+            "attributes.csv: attribute table has no row for basin B",
+        ),
     ],
-    ids=["column missing from header", "unparsable date", "overlapping files",
-         "non-numeric value", "attribute table without a basin"],
+    ids=[
+        "column missing from header",
+        "unparsable date",
+        "overlapping files",
+        "non-numeric value",
+        "attribute table without a basin",
+    ],
 )
 def test_bad_source_file_is_one_line_naming_it(source, file, content, expected):
     (source / file).write_text(content)
@@ -309,6 +345,21 @@ def test_date_not_matching_format_names_file(source):
     mapping["date"]["format"] = "%d.%m.%Y"
     message = one_line_error(source, mapping)
     assert "A_1.csv: date '2000-01-01' on line 2 does not match format" in message
+
+
+def test_column_of_true_false_is_not_read_as_numbers(source):
+    # pandas' float parser would take it for 1/0; the check on the text names the cell.
+    (source / "B_1.csv").write_text("date,P,Q\n2000-01-01,true,1\n2000-01-02,false,1\n")
+    message = one_line_error(source, base_mapping())
+    assert "B_1.csv: non-numeric value 'true' in column 'P' on line 2" in message
+
+
+def test_columns_of_zeros_and_ones_are_numbers(source):
+    (source / "B_1.csv").write_text("date,P,Q\n2000-01-01,0,1\n2000-01-02,1.0,0\n")
+    mapping_file = write_mapping(source.parent, base_mapping())
+    values = CsvSource(source, load_mapping(mapping_file)).read_basin("B")
+    assert values["prcp"].tolist() == [0.0, 1.0]
+    assert values["prcp"].dtype == np.float64
 
 
 def test_unknown_attribute_units_dataset_is_refused(tmp_path):
@@ -323,8 +374,13 @@ def test_key_value_attributes_become_columns(source):
     for basin, elevation in (("A", 10), ("B", 20)):
         (source / f"{basin}_info.txt").write_text(f"Z50,{elevation}\nLat,45.5\n")
     mapping = base_mapping()
-    mapping["attributes"].append({"path": "{basin}_info.txt", "layout": "key_value",
-                                  "columns": {"Z50": {"name": "elev_median", "units": "m"}}})
+    mapping["attributes"].append(
+        {
+            "path": "{basin}_info.txt",
+            "layout": "key_value",
+            "columns": {"Z50": {"name": "elev_median", "units": "m"}},
+        }
+    )
     mapping_file = write_mapping(source.parent, mapping)
     store = open_store(ingest("csv", source, source.parent / "s.zarr", mapping=mapping_file))
     assert list(store["elev_median"].values) == [10.0, 20.0]
@@ -336,7 +392,11 @@ def test_files_pattern_may_repeat_the_basin_id(tmp_path):
     for folder, basin in (("A", "A"), ("B", "B"), ("C", "X")):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / f"{basin}_q.csv").write_text("date,P\n2000-01-01,1\n")
-    mapping = {"name": "nested", "files": "{basin}/{basin}_q.csv", "date": {"column": "date"},
-               "variables": {"P": {"name": "prcp", "units": "mm/day"}}}
+    mapping = {
+        "name": "nested",
+        "files": "{basin}/{basin}_q.csv",
+        "date": {"column": "date"},
+        "variables": {"P": {"name": "prcp", "units": "mm/day"}},
+    }
     source = CsvSource(tmp_path, load_mapping(write_mapping(tmp_path, mapping)))
     assert source.basins == ["A", "B"]

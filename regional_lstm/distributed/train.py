@@ -6,7 +6,7 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,8 @@ def train_on_ray(
     num_workers: int,
     use_gpu: bool,
     max_failures: int = 0,
+    callbacks: Sequence[Any] = (),
+    cpus_per_worker: float = 1.0,
 ) -> Checkpoint:
     """Fit ``plan`` on ``num_workers`` Ray workers; returns the last checkpoint.
 
@@ -135,12 +137,15 @@ def train_on_ray(
             "tracked": tracked,
         },
         scaling_config=ScalingConfig(
-            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": 1}
+            num_workers=num_workers,
+            use_gpu=use_gpu,
+            resources_per_worker={"CPU": cpus_per_worker},
         ),
         run_config=RunConfig(
             name=run_name,
             storage_path=str(storage_path.absolute()),
             failure_config=FailureConfig(max_failures=max_failures),
+            callbacks=list(callbacks),
         ),
     )
     with follow(log_file, log):

@@ -41,3 +41,29 @@ def plot_nse_cdf(path: Path, nse: pd.Series) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_metric_vs_params(path: Path, trials: pd.DataFrame, keys: list[str], label: str) -> Path:
+    """One panel per hyperparameter: each trial's best score against its value."""
+    fig, axes = plt.subplots(
+        1, len(keys), figsize=(3.2 * len(keys), 3), squeeze=False, layout="constrained"
+    )
+    for ax, key in zip(axes[0], keys, strict=True):
+        values = trials[key].astype(str)
+        order = sorted(values.unique(), key=_numeric_first)
+        positions = values.map({v: i for i, v in enumerate(order)})
+        ax.scatter(positions, trials["best_score"], color="tab:blue")
+        ax.set_xticks(range(len(order)), order)
+        ax.set_xlabel(key)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(label)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _numeric_first(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)

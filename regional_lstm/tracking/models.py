@@ -40,6 +40,7 @@ def register(run: TrackedRun, model_uri: str, name: str) -> str:
     MLflow 3 reserves the alias ``latest``: ``models:/NAME@latest`` always resolves to the newest
     version, so registering moves it; other aliases (``donor``) are set with `promote`.
     """
+    mlflow.set_tracking_uri(run.uri)
     mlflow.set_registry_uri(run.uri)
     version = mlflow.register_model(model_uri, name, tags={"regional_lstm.run_id": run.run_id})
     return str(version.version)

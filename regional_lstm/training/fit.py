@@ -54,6 +54,7 @@ class TrainingPlan:
     gradient_clip: float
     samples_per_epoch: int | None
     seed: int
+    selection_metric: str = "nse"  # which validation median picks the best epoch: nse or kge
 
 
 def _single_process_gather(value: Any) -> list[Any]:
@@ -126,7 +127,8 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         local = (total, steps, *validation.evaluate(core, loss_fn, ctx.device))
         train_loss, val_loss, scores = _combine(ctx.all_gather(local))
         median_nse, median_kge = _median_scores(scores)
-        if early.update(median_nse, epoch):
+        score = median_nse if plan.selection_metric == "nse" else median_kge
+        if early.update(score, epoch):
             best_weights = copy.deepcopy(core.state_dict())
         ctx.log(
             f"Epoch {epoch + 1}/{plan.epochs}: Train Loss: {train_loss:.3f} "
@@ -138,7 +140,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
             "val_loss": val_loss,
             "val_nse": median_nse,
             "val_kge": median_kge,
-            "best_val_nse": early.best,
+            "best_score": early.best,
         }
         state["history"].append(metrics)
         state["epoch"] = epoch + 1

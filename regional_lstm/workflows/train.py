@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ray
 
@@ -19,6 +21,7 @@ from regional_lstm.tracking.models import log_model, register
 from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, reopen, start_run
 from regional_lstm.tracking.store import tracking_uri
 from regional_lstm.training.checkpoint import read_checkpoint
+from regional_lstm.training.fit import TrainingPlan
 from regional_lstm.workflows.evaluate import BEST_MODEL, Evaluation, evaluate_project
 from regional_lstm.workflows.plan import make_plan
 
@@ -72,49 +75,74 @@ def train(
     return outcome
 
 
-def _train_tracked(config: Config, plan, tracked: TrackedRun, log) -> TrainOutcome:
-    project = config.PROJECT_DIR
+def _train_tracked(config: Config, plan: TrainingPlan, tracked: TrackedRun, log) -> TrainOutcome:
     with ray_session(config.RAY_ADDRESS):
-        use_gpu = config.RAY_USE_GPU and ray.cluster_resources().get("GPU", 0) > 0
-        if config.RAY_USE_GPU and not use_gpu:
-            log("RAY_USE_GPU is set but the Ray cluster has no GPU: training on CPU")
-        checkpoint = train_on_ray(
-            plan,
-            storage_path=project / "ray",
-            run_name=RUN_NAME,
-            log_file=project / "logs" / "train.log",
-            log=log,
-            tracked=tracked,
-            num_workers=config.RAY_NUM_WORKERS,
-            use_gpu=use_gpu,
-        )
-        with checkpoint.as_directory() as folder:
-            _, best_weights, _, state = read_checkpoint(Path(folder))
+        model_path, state = fit_and_save(config, plan, tracked, log)
+    evaluation = evaluate_project(config.PROJECT_DIR, log=log)
+    log_results(tracked, evaluation.summary, evaluation.results_dir)
+    model_uri = log_model(tracked, model_path)
+    version = register_if_asked(config, tracked, model_uri, log)
+    log(f"MLflow run {tracked.run_id} in {tracked.uri}")
+    return TrainOutcome(model_path, state, evaluation, tracked, model_uri, version)
+
+
+def fit_and_save(
+    config: Config,
+    plan: TrainingPlan,
+    tracked: TrackedRun | None,
+    log,
+    *,
+    callbacks: Sequence[Any] = (),
+    run_name: str = RUN_NAME,
+    cpus_per_worker: float = 1.0,
+) -> tuple[Path, dict]:
+    """Fit on Ray workers (inside a running Ray) and save the best weights with their card."""
+    project = config.PROJECT_DIR
+    use_gpu = config.RAY_USE_GPU and ray.cluster_resources().get("GPU", 0) > 0
+    if config.RAY_USE_GPU and not use_gpu:
+        log("RAY_USE_GPU is set but the Ray cluster has no GPU: training on CPU")
+    checkpoint = train_on_ray(
+        plan,
+        storage_path=project / "ray",
+        run_name=run_name,
+        log_file=project / "logs" / "train.log",
+        log=log,
+        tracked=tracked,
+        num_workers=config.RAY_NUM_WORKERS,
+        use_gpu=use_gpu,
+        callbacks=callbacks,
+        cpus_per_worker=cpus_per_worker,
+    )
+    with checkpoint.as_directory() as folder:
+        _, best_weights, _, state = read_checkpoint(Path(folder))
+    training = {k: state[k] for k in ("epoch", "early_stopping", "history")}
+    if tracked is not None:
+        training["mlflow_run_id"] = tracked.run_id
     card = ModelCard(
         model=plan.model,
         data=plan.data,
         normalization=plan.norm,
         trained_basins=plan.basins,
         config=config.to_yaml_dict(),
-        training={k: state[k] for k in ("epoch", "early_stopping", "history")}
-        | {"mlflow_run_id": tracked.run_id},
+        training=training,
     )
     model_path = save_model(project / BEST_MODEL, best_weights, card)
     best = state["early_stopping"]
     log(
-        f"Best model: epoch {best['best_epoch'] + 1}, validation NSE {best['best']:.3f} "
-        f"-> {model_path}"
+        f"Best model: epoch {best['best_epoch'] + 1}, validation "
+        f"{plan.selection_metric.upper()} {best['best']:.3f} -> {model_path}"
     )
-    evaluation = evaluate_project(project, log=log)
-    log_results(tracked, evaluation.summary, evaluation.results_dir)
-    model_uri = log_model(tracked, model_path)
-    version = None
-    if config.LSTM_SAVE_MODEL:
-        name = registered_name(config)
-        version = register(tracked, model_uri, name)
-        log(f"Registered {name} version {version} (alias 'latest')")
-    log(f"MLflow run {tracked.run_id} in {tracked.uri}")
-    return TrainOutcome(model_path, state, evaluation, tracked, model_uri, version)
+    return model_path, state
+
+
+def register_if_asked(config: Config, tracked: TrackedRun, model_uri: str, log) -> str | None:
+    """With LSTM_SAVE_MODEL, a new registry version of the experiment's model."""
+    if not config.LSTM_SAVE_MODEL:
+        return None
+    name = registered_name(config)
+    version = register(tracked, model_uri, name)
+    log(f"Registered {name} version {version} (models:/{name}@latest)")
+    return version
 
 
 def registered_name(config: Config) -> str:

@@ -19,11 +19,10 @@ import pandas as pd
 
 from regional_lstm.data.ingest.common import (
     attribute_variables,
-    daily_index,
     documented_attributes,
     merge_attribute_tables,
-    numeric_columns,
-    parse_dates,
+    read_attribute_table,
+    read_daily_table,
     require_columns,
     require_dir,
     select_basins,
@@ -87,40 +86,8 @@ class CamelsCH:
         return attribute_variables(merged, units, long_names)
 
 
-def read_table(file: Path, **options) -> pd.DataFrame:
-    """A comma-separated table as strings; UTF-8, else ISO-8859-1 (as CAMELS-CH ships some).
-
-    ``options`` go to ``pandas.read_csv``; a table pandas cannot parse is one IngestError.
-    """
-    try:
-        try:
-            return pd.read_csv(file, dtype=str, encoding="utf-8", **options)
-        except UnicodeDecodeError:
-            return pd.read_csv(file, dtype=str, encoding="latin-1", **options)
-    except pd.errors.EmptyDataError:
-        raise IngestError(f"{file}: file is empty") from None
-    except pd.errors.ParserError as error:
-        reason = " ".join(str(error).split())
-        raise IngestError(f"{file}: not a comma-separated table ({reason})") from None
-
-
-def read_daily_table(file: Path, columns: list[str]) -> pd.DataFrame:
-    """``columns`` of a comma-separated table with a ``date`` column, as floats by day."""
-    raw = read_table(file)
-    require_columns(raw.columns, ["date", *columns], file)
-    first_line = 2
-    dates = parse_dates(raw["date"], file, first_line)
-    values = numeric_columns(raw, columns, file, first_line)
-    values.index = daily_index(dates, file, first_line)
-    return values
-
-
 def _read_attribute_table(file: Path) -> pd.DataFrame:
     """One topic table keyed by ``gauge_id``, skipping its leading ``#`` description line."""
     with file.open("rb") as handle:
         comment = handle.readline().lstrip().startswith(b"#")
-    table = read_table(file, skiprows=1 if comment else 0)
-    require_columns(table.columns, ["gauge_id"], file)
-    table["gauge_id"] = table["gauge_id"].str.strip()
-    table = table.set_index("gauge_id")
-    return table.apply(lambda column: column.str.strip())
+    return read_attribute_table(file, skiprows=1 if comment else 0)

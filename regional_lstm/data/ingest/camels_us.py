@@ -26,6 +26,8 @@ from regional_lstm.data.ingest.common import (
     documented_attributes,
     merge_attribute_tables,
     numeric_columns,
+    read_attribute_table,
+    read_table,
     require_columns,
     require_dir,
     select_basins,
@@ -88,7 +90,7 @@ class CamelsUS:
         files = sorted(self._attributes_dir.glob("camels_*.txt"))
         if not files:
             raise IngestError(f"{self._attributes_dir}: no camels_*.txt attribute tables")
-        tables = [(f, _read_attribute_table(f)) for f in files]
+        tables = [(f, read_attribute_table(f, sep=";", encoding="latin-1")) for f in files]
         merged = merge_attribute_tables(tables, self.basins)
         merged["area"] = [self._header_area_km2(b) for b in self.basins]
         units, long_names = documented_attributes("camels_us")
@@ -126,7 +128,7 @@ def _read_header_area_km2(file: Path) -> float:
 def _read_forcing(file: Path) -> tuple[pd.DataFrame, float]:
     """Daily forcing with store column names, and the header's basin area in km2."""
     area_km2 = _read_header_area_km2(file)
-    raw = pd.read_csv(file, sep=r"\s+", skiprows=3, dtype=str)
+    raw = read_table(file, sep=r"\s+", skiprows=3)
     names = {c: c.split("(")[0].strip().lower() for c in raw.columns}
     raw = raw.rename(columns=names)
     require_columns(raw.columns, ["year", "mnth", "day", *FORCING_COLUMNS], file)
@@ -140,7 +142,7 @@ def _read_forcing(file: Path) -> tuple[pd.DataFrame, float]:
 
 def _read_streamflow(file: Path) -> pd.Series:
     """Observed discharge in cfs with -999 as NaN."""
-    raw = pd.read_csv(file, sep=r"\s+", header=None, dtype=str, names=range(6))
+    raw = read_table(file, sep=r"\s+", header=None, names=range(6))
     if raw[4].isna().all():
         raise IngestError(f"{file}: expected columns 'gauge year month day Q flag'")
     dates = dates_from_parts(raw[1], raw[2], raw[3], file, 1)
@@ -148,11 +150,3 @@ def _read_streamflow(file: Path) -> pd.Series:
     q = q.mask(q == MISSING)
     q.index = daily_index(dates, file, 1)
     return q.astype(np.float64)
-
-
-def _read_attribute_table(file: Path) -> pd.DataFrame:
-    table = pd.read_csv(file, sep=";", dtype=str, encoding="latin-1")
-    require_columns(table.columns, ["gauge_id"], file)
-    table["gauge_id"] = table["gauge_id"].str.strip()
-    table = table.set_index("gauge_id")
-    return table.apply(lambda column: column.str.strip())

@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from regional_lstm.data.ingest.camels_ch import read_daily_table, read_table
 from regional_lstm.data.ingest.common import (
     attribute_variables,
+    daily_index,
     documented_attributes,
     merge_attribute_tables,
+    read_daily_table,
+    read_table,
     require_columns,
     require_dir,
     select_basins,
@@ -164,12 +166,6 @@ def _read_netcdf(file: Path, names: list[str]) -> pd.DataFrame:
         selected = ds[names]
         if set(selected.dims) != {"date"} or not np.issubdtype(ds["date"].dtype, np.datetime64):
             raise IngestError(f"{file}: variables should have the one dimension 'date' (dates)")
-        frame = selected.to_dataframe()
-    dates = pd.DatetimeIndex(frame.index)
-    if (
-        dates.has_duplicates
-        or not dates.is_monotonic_increasing
-        or (dates != dates.normalize()).any()
-    ):
-        raise IngestError(f"{file}: 'date' is not a sorted sequence of unique daily dates")
-    return frame.astype(np.float64)
+        frame = selected.to_dataframe().astype(np.float64)
+    frame.index = daily_index(pd.DatetimeIndex(frame.index), file, None)
+    return frame

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -16,6 +17,7 @@ from regional_lstm.errors import IngestError
 CFS_TO_M3S = 0.028316846592
 SECONDS_PER_DAY = 86400.0
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a"})
+FIRST_DATA_LINE = 2  # line 1 of a daily table is its header
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -65,13 +67,22 @@ def require_columns(found: Iterable[str], expected: Iterable[str], file: Path) -
             raise IngestError(f"{file}: header has no column {column!r} (found: {shown})")
 
 
-def parse_dates(values: pd.Series, file: Path, first_line: int) -> pd.DatetimeIndex:
-    """Parse ISO-like dates; fail on the first unparsable one with its line number."""
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+def parse_dates(
+    values: pd.Series, file: Path, first_line: int, format: str | None = None
+) -> pd.DatetimeIndex:
+    """Parse ISO-like dates, or dates in a strftime ``format``; fail on the first bad one."""
+    parsed = pd.to_datetime(values, errors="coerce", format=format or "mixed")
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
-        raise IngestError(f"{file}: unparsable date {values.iloc[i]!r} on line {first_line + i}")
+        if format is None:
+            raise IngestError(
+                f"{file}: unparsable date {values.iloc[i]!r} on line {first_line + i}"
+            )
+        raise IngestError(
+            f"{file}: date {values.iloc[i]!r} on line {first_line + i} "
+            f"does not match format {format!r}"
+        )
     return pd.DatetimeIndex(parsed)
 
 
@@ -89,20 +100,26 @@ def dates_from_parts(
     return pd.DatetimeIndex(parsed)
 
 
-def daily_index(dates: pd.DatetimeIndex, file: Path, first_line: int) -> pd.DatetimeIndex:
-    """Check dates are whole days, unique and increasing; return them normalised."""
+def daily_index(dates: pd.DatetimeIndex, file: Path, first_line: int | None) -> pd.DatetimeIndex:
+    """Check dates are whole days, unique and increasing; return them normalised.
+
+    Problems are placed ``on line N`` of a text file whose first date is on ``first_line``, or,
+    where ``first_line`` is None (netCDF), ``at position N`` (from 0) along the date axis.
+    """
+
+    def where(i: int) -> str:
+        return f"at position {i}" if first_line is None else f"on line {first_line + i}"
+
     if (dates != dates.normalize()).any():
         i = int(np.argmax(dates != dates.normalize()))
-        raise IngestError(f"{file}: {dates[i]} on line {first_line + i} is not a daily date")
+        raise IngestError(f"{file}: {dates[i]} {where(i)} is not a daily date")
     duplicated = dates.duplicated()
     if duplicated.any():
         i = int(np.argmax(duplicated))
-        raise IngestError(f"{file}: duplicated date {dates[i].date()} on line {first_line + i}")
+        raise IngestError(f"{file}: duplicated date {dates[i].date()} {where(i)}")
     if not dates.is_monotonic_increasing:
         i = int(np.argmax(np.diff(dates.asi8) < 0)) + 1
-        raise IngestError(
-            f"{file}: date {dates[i].date()} on line {first_line + i} is out of order"
-        )
+        raise IngestError(f"{file}: date {dates[i].date()} {where(i)} is out of order")
     return dates
 
 
@@ -114,20 +131,115 @@ def _is_blank(raw: pd.Series) -> pd.Series:
 def numeric_columns(
     frame: pd.DataFrame, columns: Sequence[str], file: Path, first_line: int
 ) -> pd.DataFrame:
-    """Columns as float64; empty cells and NaN/NA tokens become NaN, anything else fails."""
-    out = {}
+    """Columns as float64; empty cells and NaN/NA tokens become NaN, anything else fails.
+
+    Columns the reader already parsed as float64 are taken as they are.
+    """
+    values = frame[list(columns)].copy()
     for column in columns:
-        raw = frame[column]
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = (values.isna() & ~_is_blank(raw)).to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
+        if values[column].dtype != np.float64:
+            values[column] = _text_to_float(values[column], column, file, first_line)
+    return values
+
+
+def _text_to_float(raw: pd.Series, column: str, file: Path, first_line: int) -> pd.Series:
+    """One column of text as float64, failing on the first cell that is no number or token."""
+    values = pd.to_numeric(raw, errors="coerce")
+    # Only a cell that is not empty yet gave no number can be bad; the token check is slow.
+    unparsed = np.flatnonzero(values.isna().to_numpy() & raw.notna().to_numpy())
+    if len(unparsed):
+        bad = unparsed[~_is_blank(raw.iloc[unparsed]).to_numpy()]
+        if len(bad):
+            i = int(bad[0])
             raise IngestError(
                 f"{file}: non-numeric value {raw.iloc[i]!r} in column {column!r} "
                 f"on line {first_line + i}"
             )
-        out[column] = values.astype(np.float64)
-    return pd.DataFrame(out, index=frame.index)
+    return values.astype(np.float64)
+
+
+def read_table(file: Path, encoding: str | None = None, **options) -> pd.DataFrame:
+    """A delimited text table as strings; pandas' parse failures are one IngestError.
+
+    Without an ``encoding``, UTF-8 and else ISO-8859-1 (as CAMELS-CH ships some tables).
+    ``options`` go to ``pandas.read_csv``; a ``dtype`` there replaces the strings.
+    """
+    options = {"dtype": str, **options}
+    try:
+        try:
+            return pd.read_csv(file, encoding=encoding or "utf-8", **options)
+        except UnicodeDecodeError:
+            if encoding is not None:
+                raise
+            return pd.read_csv(file, encoding="latin-1", **options)
+    except pd.errors.EmptyDataError:
+        raise IngestError(f"{file}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        reason = " ".join(str(error).split())
+        raise IngestError(f"{file}: cannot be read as CSV ({reason})") from None
+
+
+def read_attribute_table(file: Path, **options) -> pd.DataFrame:
+    """A table keyed by ``gauge_id`` (the index), as strings with spaces stripped.
+
+    ``options`` go to :func:`read_table`.
+    """
+    table = read_table(file, **options)
+    require_columns(table.columns, ["gauge_id"], file)
+    table["gauge_id"] = table["gauge_id"].str.strip()
+    table = table.set_index("gauge_id")
+    return table.apply(lambda column: column.str.strip())
+
+
+def read_daily_table(
+    file: Path,
+    columns: Sequence[str],
+    *,
+    date_column: str = "date",
+    date_format: str | None = None,
+    skip_other_columns: bool = False,
+    **options,
+) -> pd.DataFrame:
+    """``columns`` of a table with a header line and a date column, as float64 by day.
+
+    With ``skip_other_columns`` only the date and ``columns`` are read, so neither the other
+    columns nor extra fields at the end of a line are checked. ``options`` (``sep``,
+    ``encoding``) go to :func:`read_table`.
+    """
+    header = read_table(file, nrows=0, **options).columns
+    require_columns(header, [date_column, *columns], file)
+    if skip_other_columns:
+        options["usecols"] = [date_column, *columns]
+    raw = _read_numbers(file, list(columns), **options)
+    dates = parse_dates(raw[date_column], file, FIRST_DATA_LINE, date_format)
+    values = numeric_columns(raw, columns, file, FIRST_DATA_LINE)
+    values.index = daily_index(dates, file, FIRST_DATA_LINE)
+    return values
+
+
+def _read_numbers(file: Path, numbers: list[str], **options) -> pd.DataFrame:
+    """A table as strings but for ``numbers``, as float64 where pandas parses them all.
+
+    Parsing in the reader is about ten times faster than converting strings afterwards. Where
+    a cell is no number, all stay strings for :func:`numeric_columns` to name the first bad
+    one; so do columns of only 0, 1 and NaN, as the reader would take true/false for 1/0.
+    Each read has the same options, so that pandas splits every line the same way.
+    """
+    try:
+        table = read_table(file, dtype=_floats(numbers), **options)
+    except ValueError:
+        return read_table(file, **options)
+    parsed = table[numbers].to_numpy()
+    zero_one = ((parsed == 0) | (parsed == 1) | np.isnan(parsed)).all(axis=0)
+    if zero_one.any():
+        certain = [column for column, flag in zip(numbers, zero_one, strict=True) if not flag]
+        table = read_table(file, dtype=_floats(certain), **options)
+    return table
+
+
+def _floats(numbers: list[str]) -> defaultdict[str, type]:
+    """``read_csv`` dtypes: float64 for ``numbers``, strings for every other column."""
+    return defaultdict(lambda: str, dict.fromkeys(numbers, np.float64))
 
 
 def cfs_to_mm_per_day(q_cfs: pd.Series | np.ndarray, area_km2: float) -> pd.Series | np.ndarray:

@@ -23,21 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from regional_lstm.data.ingest.common import (
     attribute_variables,
     cfs_to_mm_per_day,
-    daily_index,
     documented_attributes,
     m3s_to_mm_per_day,
     merge_attribute_tables,
-    numeric_columns,
-    parse_dates,
     read_basin_list,
+    read_daily_table,
+    read_table,
     require_columns,
     require_dir,
     select_basins,
 )
 from regional_lstm.data.store import CANONICAL, TARGET_VARIABLES, Variable
 from regional_lstm.errors import IngestError
-
-FIRST_DATA_LINE = 2  # line 1 of every data file is its header
 
 
 @dataclass(frozen=True)
@@ -332,19 +329,19 @@ class CsvSource:
 
     def _read_file(self, file: Path) -> pd.DataFrame:
         """One data file's variables (source column names) as float64 on its daily dates."""
-        date = self.mapping.date
-        columns = [date.column, *self.mapping.variables]
-        options = {"sep": self.mapping.delimiter, "encoding": self.mapping.encoding}
-        header = _read_csv(file, nrows=0, **options).columns
-        require_columns(header, columns, file)
-        raw = _read_csv(file, dtype=str, usecols=columns, **options)
-        if raw.empty:
+        values = read_daily_table(
+            file,
+            list(self.mapping.variables),
+            date_column=self.mapping.date.column,
+            date_format=self.mapping.date.format,
+            skip_other_columns=True,
+            sep=self.mapping.delimiter,
+            encoding=self.mapping.encoding,
+        )
+        if values.empty:
             raise IngestError(f"{file}: no data rows under the header")
-        dates = _parse_dates(raw[date.column], date.format, file)
-        values = numeric_columns(raw, list(self.mapping.variables), file, FIRST_DATA_LINE)
         if self.mapping.missing_values:
             values = values.mask(values.isin(self.mapping.missing_values))
-        values.index = daily_index(dates, file, FIRST_DATA_LINE)
         return values
 
     def _area_km2(self, basin: str) -> float:
@@ -389,7 +386,7 @@ class CsvSource:
         file = self._resolve(source.path)
         if not file.is_file():
             raise IngestError(f"{file}: attribute table not found")
-        table = _read_csv(file, sep=source.delimiter, encoding=source.encoding, dtype=str)
+        table = read_table(file, sep=source.delimiter, encoding=source.encoding)
         require_columns(table.columns, [source.id_column, *(source.columns or {})], file)
         ids = table.pop(source.id_column).str.strip().map(self._pad, na_action="ignore")
         table.index = pd.Index(ids, name="basin")
@@ -402,9 +399,7 @@ class CsvSource:
             file = self._resolve(source.path.replace("{basin}", basin))
             if not file.is_file():
                 raise IngestError(f"{file}: attribute file for basin {basin} not found")
-            pairs = _read_csv(
-                file, sep=source.delimiter, encoding=source.encoding, dtype=str, header=None
-            )
+            pairs = read_table(file, sep=source.delimiter, encoding=source.encoding, header=None)
             if pairs.shape[1] != 2:
                 raise IngestError(f"{file}: expected 'key{source.delimiter}value' rows")
             keys = pairs[0].str.strip()
@@ -449,28 +444,6 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
         else:
             regex += pieces.get(token, re.escape(token))
     return re.compile(regex)
-
-
-def _read_csv(file: Path, **options) -> pd.DataFrame:
-    """``pandas.read_csv`` with its parse and decode failures as one IngestError."""
-    try:
-        return pd.read_csv(file, **options)
-    except ValueError as error:  # ParserError, EmptyDataError and UnicodeDecodeError included
-        raise IngestError(f"{file}: cannot be read as CSV ({str(error).splitlines()[0]})") from None
-
-
-def _parse_dates(values: pd.Series, date_format: str | None, file: Path) -> pd.DatetimeIndex:
-    if date_format is None:
-        return parse_dates(values, file, FIRST_DATA_LINE)
-    parsed = pd.to_datetime(values, format=date_format, errors="coerce")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise IngestError(
-            f"{file}: date {values.iloc[i]!r} on line {FIRST_DATA_LINE + i} "
-            f"does not match format {date_format!r}"
-        )
-    return pd.DatetimeIndex(parsed)
 
 
 def _concat_in_time(parts: list[tuple[Path, pd.DataFrame]]) -> pd.DataFrame:

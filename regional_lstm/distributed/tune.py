@@ -1,0 +1,81 @@
+"""Ray Tune: a function trainable per trial that runs its own TorchTrainer (Tune over Train).
+
+Resources follow what runs without deadlock on small machines: the trial function itself
+reserves almost no CPU, its training workers share what is left, and as many trials run at once
+as the cluster has room for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search.basic_variant import BasicVariantGenerator
+
+TRIAL_CPU = 0.01
+
+
+def param_space(space: dict[str, list[Any]], grid: bool) -> dict[str, Any]:
+    """Tune's space: every list value tried (grid) or drawn uniformly per trial (random)."""
+    make = tune.grid_search if grid else tune.choice
+    return {key: make(list(values)) for key, values in space.items()}
+
+
+def grid_size(space: dict[str, list[Any]]) -> int:
+    return math.prod(len(values) for values in space.values())
+
+
+def plan_resources(num_workers: int) -> tuple[float, int]:
+    """CPUs per training worker and concurrent trials for the running Ray cluster."""
+    total = float(ray.cluster_resources().get("CPU", 1.0))
+    concurrent = max(1, int(total // (num_workers + TRIAL_CPU)))
+    per_worker = min(1.0, (total / concurrent - TRIAL_CPU) / num_workers)
+    return round(per_worker, 3), concurrent
+
+
+def run_sweep(
+    trainable: Callable[[dict[str, Any]], None],
+    space: dict[str, Any],
+    *,
+    metric: str,
+    num_samples: int,
+    max_epochs: int,
+    early_stop: bool,
+    max_concurrent: int,
+    seed: int,
+    storage_path: Path,
+    name: str,
+    resume: bool,
+) -> tune.ResultGrid:
+    """Run (or resume) the sweep; each trial reports ``metric`` every epoch (maximised)."""
+    trainable = tune.with_resources(trainable, {"cpu": TRIAL_CPU})
+    folder = storage_path / name
+    if resume and tune.Tuner.can_restore(str(folder)):
+        tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_errored=True)
+        return tuner.fit()
+    scheduler = None
+    if early_stop:
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max_epochs,
+            grace_period=min(max_epochs, 3),
+            reduction_factor=3,
+        )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=metric,
+            mode="max",
+            num_samples=num_samples,
+            scheduler=scheduler,
+            search_alg=BasicVariantGenerator(max_concurrent=max_concurrent, random_state=seed),
+        ),
+        run_config=tune.RunConfig(name=name, storage_path=str(storage_path.absolute()), verbose=0),
+    )
+    return tuner.fit()
