@@ -125,3 +125,53 @@ def test_promote_moves_an_alias_to_a_version(outcome):
     missing = subprocess.run([*cli[:5], "7", *cli[6:]], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1
     assert "no version 7" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_evaluate_and_compare_commands_read_the_same_store(outcome, tmp_path):
+    config, result = outcome
+    cli = [sys.executable, "-m", "regional_lstm"]
+    done = subprocess.run(
+        [*cli, "evaluate", str(config.PROJECT_DIR), "--no-plots"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    client = client_for(result.run.uri)
+    experiment = client.get_experiment_by_name("tiny").experiment_id
+    evaluations = client.search_runs(
+        [experiment], filter_string="tags.`regional_lstm.kind` = 'evaluate'"
+    )
+    assert len(evaluations) == 1
+    table = tmp_path / "runs.csv"
+    done = subprocess.run(
+        [*cli, "compare", "--project", str(config.PROJECT_DIR), "--csv", str(table)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = pd.read_csv(table)
+    assert runs["run_id"].tolist() == [result.run.run_id]
+    assert runs["hidden"].tolist() == [16]
+    per_basin = tmp_path / "basins.csv"
+    done = subprocess.run(
+        [
+            *cli,
+            "compare",
+            "--project",
+            str(config.PROJECT_DIR),
+            "--basins",
+            result.run.run_id,
+            evaluations[0].info.run_id,
+            "--csv",
+            str(per_basin),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    basins = pd.read_csv(per_basin)
+    assert len(basins) == 6
+    assert basins["dNSE"].abs().max() < 1e-6  # same model, same period

@@ -249,7 +249,7 @@ def _write_dynamic_blocks(
             values = np.load(staging / f"{i}.npy")
             block[i - first, offset : offset + len(values)] = values
         ds = xr.Dataset({n: (("basin", "time"), block[..., k]) for k, n in enumerate(names)})
-        with _quiet_zarr():
-            ds.to_zarr(
-                target, region={"basin": slice(first, last), "time": slice(None)}, consolidated=True
-            )
+        # Region writes change no metadata, so the template's consolidated metadata stays valid.
+        ds.to_zarr(
+            target, region={"basin": slice(first, last), "time": slice(None)}, consolidated=False
+        )
