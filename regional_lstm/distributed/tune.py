@@ -67,9 +67,11 @@ def run_sweep(
         return tuner.fit()
     scheduler = None
     if early_stop:
+        # max_t beyond the last epoch: ASHA stops a trial reaching max_t at once, which would
+        # cut off the trial's own model saving after its final report.
         scheduler = ASHAScheduler(
             time_attr="training_iteration",
-            max_t=max_epochs,
+            max_t=max_epochs + 1,
             grace_period=min(max_epochs, 3),
             reduction_factor=3,
         )
