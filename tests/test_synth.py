@@ -47,8 +47,9 @@ def test_different_seeds_give_different_values():
     first, second = (synth.SyntheticSource(n_basins=2, years=2, seed=s) for s in (1, 2))
     assert not first.read_attributes()[0].equals(second.read_attributes()[0])
     for name in ["prcp", "tmax", "streamflow"]:
-        assert not np.array_equal(first.read_basin("syn0002")[name],
-                                  second.read_basin("syn0002")[name])
+        assert not np.array_equal(
+            first.read_basin("syn0002")[name], second.read_basin("syn0002")[name]
+        )
 
 
 def test_a_basin_does_not_depend_on_how_many_are_generated():

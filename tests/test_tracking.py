@@ -14,6 +14,7 @@ import pytest
 from regional_lstm.artifacts import load_model
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.tracking.models import using_store
 from regional_lstm.tracking.store import client_for
 from regional_lstm.workflows.train import train
 from tests.conftest import tiny_config
@@ -65,10 +66,8 @@ def test_run_keeps_results_and_the_model_as_artifacts(outcome, tmp_path):
     results = {a.path for a in client.list_artifacts(result.run.run_id, "results")}
     assert "results/metrics.csv" in results
     assert "results/syn0001_LSTM_predictions.csv" in results
-    mlflow.set_tracking_uri(result.run.uri)
-    local = Path(
-        mlflow.artifacts.download_artifacts(artifact_uri=result.model_uri, dst_path=str(tmp_path))
-    )
+    with using_store(result.run.uri):
+        local = Path(mlflow.artifacts.download_artifacts(result.model_uri, dst_path=str(tmp_path)))
     files = sorted(p.name for p in (local / "artifacts").iterdir())
     assert files == ["best_model.json", "best_model.pt"]
     assert (local / "MLmodel").is_file()
@@ -78,9 +77,8 @@ def test_run_keeps_results_and_the_model_as_artifacts(outcome, tmp_path):
 def test_saved_model_is_registered_and_loads_by_alias_to_identical_predictions(outcome):
     config, result = outcome
     assert result.registered_version == "1"
-    mlflow.set_tracking_uri(result.run.uri)
-    mlflow.set_registry_uri(result.run.uri)
-    pyfunc = mlflow.pyfunc.load_model("models:/tiny-lstm@latest")
+    with using_store(result.run.uri):
+        pyfunc = mlflow.pyfunc.load_model("models:/tiny-lstm@latest")
     model, card = load_model(result.model_path)
     reader = StoreReader(config.DATA_STORE)
     basin = "syn0002"
@@ -122,7 +120,7 @@ def test_promote_moves_an_alias_to_a_version(outcome):
     assert done.returncode == 0, done.stderr
     version = client_for(result.run.uri).get_model_version_by_alias("tiny-lstm", "donor")
     assert version.version == "1"
-    missing = subprocess.run([*cli[:5], "7", *cli[6:]], capture_output=True, text=True, timeout=120)
+    missing = subprocess.run([*cli[:6], "7", *cli[7:]], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1
     assert "no version 7" in missing.stderr and "Traceback" not in missing.stderr
 

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from regional_lstm.errors import ConfigError
+from regional_lstm.tracking.models import using_store
 from regional_lstm.tracking.store import client_for
 from regional_lstm.workflows.tune import check_sweep, tune
 from tests.conftest import tiny_config
@@ -68,9 +69,8 @@ def test_best_trial_is_evaluated_and_registered(grid):
     version = client.get_model_version("tiny-lstm", "1")
     best = next(r for r in child_runs(outcome) if r.info.run_id == version.run_id)
     assert "nse_median" in best.data.metrics
-    mlflow.set_registry_uri(outcome.parent.uri)
-    mlflow.set_tracking_uri(outcome.parent.uri)
-    assert mlflow.pyfunc.load_model("models:/tiny-lstm@latest") is not None
+    with using_store(outcome.parent.uri):
+        assert mlflow.pyfunc.load_model("models:/tiny-lstm@latest") is not None
 
 
 def test_random_search_runs_max_iterations_trials(ray_cluster, tiny_store, tmp_path):
