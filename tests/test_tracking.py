@@ -119,7 +119,7 @@ def test_promote_moves_an_alias_to_a_version(outcome):
     done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     version = client_for(result.run.uri).get_model_version_by_alias("tiny-lstm", "donor")
-    assert version.version == "1"
+    assert str(version.version) == "1"
     missing = subprocess.run([*cli[:6], "7", *cli[7:]], capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1
     assert "no version 7" in missing.stderr and "Traceback" not in missing.stderr
