@@ -23,6 +23,7 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec, TrainSampler, load_block
+from regional_lstm.evaluation.metrics import kge, nse
 from regional_lstm.models import ModelSpec, build_model
 from regional_lstm.training.checkpoint import read_checkpoint, write_checkpoint
 from regional_lstm.training.loop import EarlyStopping, predict_block, train_epoch
@@ -204,9 +205,8 @@ class _ValidationSet:
 
     def evaluate(self, model, loss_fn, device) -> tuple[float, int, dict[str, float]]:
         """Summed NSE* loss, window count, and (NSE, KGE) of the first target per basin."""
-        from regional_lstm.evaluation.metrics import kge, nse
-
         total, count, by_basin = 0.0, 0, {}
+        first = self.plan.data.targets[:1]
         for block, ends in self._blocks if self._blocks is not None else self._load():
             predictions = predict_block(
                 model, block, ends, self.plan.data.lookback, EVAL_BATCH_SIZE, device
@@ -220,7 +220,6 @@ class _ValidationSet:
                 total += float(loss_fn(torch.from_numpy(y_hat), y, std)) * len(basin_ends)
                 count += len(basin_ends)
                 # KGE's bias term is not invariant to standardisation: score in store units.
-                first = self.plan.data.targets[:1]
                 obs = self.plan.norm.unscale_target(block.y[i, basin_ends, :1], first)[:, 0]
                 sim = self.plan.norm.unscale_target(y_hat[:, :1], first)[:, 0]
                 by_basin[block.basins[i]] = (nse(obs, sim), kge(obs, sim))
