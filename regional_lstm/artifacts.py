@@ -96,3 +96,62 @@ def load_model(weights_path: str | Path) -> tuple[nn.Module, ModelCard]:
     model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
     model.eval()
     return model, card
+
+
+ENSEMBLE_FORMAT = "regional-lstm-ensemble"
+ENSEMBLE_MANIFEST = "ensemble.json"
+
+
+def save_ensemble(folder: Path, members: list[Path], info: dict[str, Any]) -> Path:
+    """Copy member models into ``folder`` beside an ``ensemble.json`` that lists them.
+
+    Each member keeps its weights and sidecar (``member_<i>/best_model.{pt,json}``); ``info``
+    (statistic, seeds, member run ids / registry versions) goes into the manifest as is.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, weights in enumerate(members):
+        target = folder / f"member_{i}" / weights.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for source, destination in (
+            (weights, target),
+            (sidecar_path(weights), sidecar_path(target)),
+        ):
+            tmp = destination.with_name(f".{destination.name}.tmp")
+            tmp.write_bytes(source.read_bytes())
+            tmp.replace(destination)
+        entries.append(str(target.relative_to(folder)))
+    manifest = {
+        "format": ENSEMBLE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "members": entries,
+        **info,
+    }
+    return write_text(folder / ENSEMBLE_MANIFEST, json.dumps(manifest, indent=1))
+
+
+def load_members(path: str | Path) -> tuple[list[tuple[nn.Module, ModelCard]], dict[str, Any]]:
+    """One model (``.pt``) or an ensemble (its folder or ``ensemble.json``) as a member list.
+
+    Members must share inputs, targets, lookback and normalisation: they are averaged. The
+    second value is the ensemble manifest (empty for a single model).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / ENSEMBLE_MANIFEST
+    if path.suffix != ".json":
+        return [load_model(path)], {}
+    if not path.is_file():
+        raise RegionalLSTMError(f"{path}: ensemble manifest not found")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != ENSEMBLE_FORMAT:
+        raise RegionalLSTMError(f"{path}: not a regional-lstm ensemble manifest")
+    members = [load_model(path.parent / entry) for entry in manifest["members"]]
+    first = members[0][1]
+    for entry, (_, card) in zip(manifest["members"], members, strict=True):
+        if card.data != first.data or card.normalization != first.normalization:
+            raise RegionalLSTMError(
+                f"{path}: member {entry} differs from the first in inputs or normalisation"
+            )
+    return members, manifest

@@ -177,6 +177,14 @@ def evaluate(
         typer.Option(help="Evaluation period, e.g. '2005,2010' or '2005-10-01,2010-09-30'."),
     ] = None,
     plots: Annotated[bool, typer.Option(help="Write hydrographs and the NSE CDF.")] = True,
+    mc_dropout: Annotated[
+        int,
+        typer.Option(
+            "--mc-dropout",
+            min=0,
+            help="Stochastic passes with dropout on: adds a 5-95 % band, coverage and CRPS.",
+        ),
+    ] = 0,
 ) -> None:
     """Re-evaluate a saved model (VALIDATION_PERIOD unless --period) and rewrite results/."""
     from regional_lstm.config_periods import Period
@@ -190,7 +198,47 @@ def evaluate(
             parsed = Period.parse([int(p) if p.isdigit() else p for p in parts])
         except (ValueError, TypeError) as error:
             raise ConfigError(f"--period {period!r}: {error}") from None
-    evaluate_tracked(project_dir, period=parsed, plots=plots, log=_log)
+    evaluate_tracked(project_dir, period=parsed, plots=plots, mc_dropout=mc_dropout, log=_log)
+
+
+@app.command()
+def transfer(
+    config: Annotated[
+        Path, typer.Argument(help="YAML naming the donor (LSTM_PRETRAINED_MODEL) and targets.")
+    ],
+) -> None:
+    """Predict basins never trained on with a donor model; fine-tune with LSTM_FINETUNE."""
+    from regional_lstm.config import load_config
+    from regional_lstm.workflows.transfer import transfer as transfer_workflow
+
+    transfer_workflow(load_config(config), log=_log)
+
+
+@app.command()
+def ensemble(
+    config: Annotated[
+        Path, typer.Argument(help="Experiment YAML; LSTM_ENSEMBLE_SIZE or LSTM_ENSEMBLE_SEEDS.")
+    ],
+) -> None:
+    """Train members differing only by seed; predict their mean with a 5-95 % band."""
+    from regional_lstm.config import load_config
+    from regional_lstm.workflows.ensemble import ensemble as ensemble_workflow
+
+    ensemble_workflow(load_config(config), log=_log)
+
+
+@app.command()
+def pub(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML; its basins are split.")],
+    folds: Annotated[
+        int | None, typer.Option(min=2, help="Number of folds K (default PUB_FOLDS).")
+    ] = None,
+) -> None:
+    """Prediction in ungauged basins: K-fold cross-validation over basins, vs a gauged model."""
+    from regional_lstm.config import load_config
+    from regional_lstm.workflows.pub import pub as pub_workflow
+
+    pub_workflow(load_config(config), folds=folds, log=_log)
 
 
 def _log(line: str) -> None:

@@ -62,6 +62,15 @@ def _unique(names: list[str]) -> list[str]:
     return names
 
 
+def _model_reference(value: Any) -> Any:
+    """A ``models:/`` or ``runs:/`` URI stays as written; anything else is a path, made absolute."""
+    if isinstance(value, Path) or (
+        isinstance(value, str) and not value.startswith(("models:/", "runs:/"))
+    ):
+        return str(_absolute(Path(value)))
+    return value
+
+
 def _basins(value: Any) -> Any:
     """Basin ids are strings; a string or path instead names a file with one id per line."""
     if isinstance(value, str | Path):
@@ -94,6 +103,9 @@ PositiveInt = Annotated[StrictInt, Field(ge=1)]
 AbsolutePath = Annotated[Path, AfterValidator(_absolute)]
 Names = Annotated[list[StrictStr], AfterValidator(_unique)]
 NonEmptyNames = Annotated[Names, Field(min_length=1)]
+Seeds = Annotated[
+    list[Annotated[StrictInt, Field(ge=0)]], AfterValidator(_unique), Field(min_length=1)
+]
 
 
 class DataSource(BaseModel):
@@ -148,7 +160,15 @@ class Config(BaseModel):
     LSTM_SAMPLES_PER_EPOCH: PositiveInt | None = None
 
     LSTM_LOAD: StrictBool = False
-    LSTM_PRETRAINED_MODEL: AbsolutePath | None = None
+    LSTM_PRETRAINED_MODEL: Annotated[StrictStr | None, BeforeValidator(_model_reference)] = None
+    LSTM_FINETUNE: StrictBool = False
+    LSTM_FREEZE: Names = []
+    LSTM_ENSEMBLE_SIZE: PositiveInt = 1
+    LSTM_ENSEMBLE_SEEDS: Seeds | None = None
+    LSTM_ENSEMBLE_STATISTIC: Literal["mean", "median"] = "mean"
+    LSTM_MC_DROPOUT_PASSES: Annotated[StrictInt, Field(ge=0)] = 0
+    PUB_FOLDS: Annotated[StrictInt, Field(ge=2)] = 5
+    PUB_STRATIFY: StrictStr | None = None
     LSTM_SAVE_MODEL: StrictBool = False
     LSTM_SPATIAL_MODE: Literal["lumped", "semi_distributed", "distributed"] = "lumped"
     LSTM_TRAIN_THROUGH_ROUTING: StrictBool = False
@@ -263,6 +283,12 @@ class Config(BaseModel):
                 f"{self._source}: LSTM_TRAIN_THROUGH_ROUTING: true is not supported yet; "
                 "only lumped training without routing is"
             )
+
+    def ensemble_seeds(self) -> list[int]:
+        """LSTM_ENSEMBLE_SEEDS, or else LSTM_ENSEMBLE_SIZE seeds counted up from SEED."""
+        if self.LSTM_ENSEMBLE_SEEDS is not None:
+            return list(self.LSTM_ENSEMBLE_SEEDS)
+        return [self.SEED + member for member in range(self.LSTM_ENSEMBLE_SIZE)]
 
     def basin_ids(self) -> list[str] | None:
         """The BASINS ids, read from the file when BASINS is a path; None means every basin."""

@@ -7,7 +7,7 @@ exactly the scaling the weights were trained with, and are never refitted on tar
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,11 @@ from regional_lstm.errors import StoreError
 
 @dataclass(frozen=True)
 class Normalization:
-    """Mean and standard deviation per input, attribute and target (by name)."""
+    """Mean and standard deviation per input, attribute and target (by name).
+
+    ``static_min`` / ``static_max`` record the training basins' attribute range, so a transfer
+    can say which target basins lie outside what the model has seen (empty in older models).
+    """
 
     dynamic_mean: dict[str, float]
     dynamic_std: dict[str, float]
@@ -27,6 +31,8 @@ class Normalization:
     static_std: dict[str, float]
     target_mean: dict[str, float]
     target_std: dict[str, float]
+    static_min: dict[str, float] = field(default_factory=dict)
+    static_max: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         return asdict(self)
@@ -103,6 +109,12 @@ def fit_normalization(
         static_std=dict(zip(static, static_std.tolist(), strict=True)),
         target_mean=dict(zip(targets, mean[k:].tolist(), strict=True)),
         target_std=dict(zip(targets, std[k:].tolist(), strict=True)),
+        static_min=dict(
+            zip(static, static_values.min(axis=0, initial=np.inf).tolist(), strict=True)
+        ),
+        static_max=dict(
+            zip(static, static_values.max(axis=0, initial=-np.inf).tolist(), strict=True)
+        ),
     )
 
 

@@ -40,7 +40,7 @@ def plan_resources(num_workers: int) -> tuple[float, int]:
     waits forever (seen on 2 CPUs). Reservations are bookkeeping; they do not limit compute.
     """
     total = float(ray.cluster_resources().get("CPU", 1.0))
-    concurrent = max(1, int(total // (num_workers + TRIAL_CPU)))
+    concurrent = max(1, int(total // num_workers))
     per_worker = min(1.0, RESERVED_SHARE * (total / concurrent - TRIAL_CPU) / num_workers)
     return round(per_worker, 3), concurrent
 

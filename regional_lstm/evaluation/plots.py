@@ -22,24 +22,45 @@ def plot_hydrograph(path: Path, basin: str, table: pd.DataFrame, nse: float) -> 
     ax.set_ylabel("discharge [m3/s]")
     ax.set_title(f"basin {basin}  NSE {nse:.2f}")
     ax.legend(loc="upper right", frameon=False)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return path
+
+
+def _save(fig, path: Path) -> None:
+    """Write the PNG under a temporary name and rename it: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
 
 
 def plot_nse_cdf(path: Path, nse: pd.Series) -> Path:
     """Empirical CDF of NSE over basins, x clipped at -1 as is customary."""
-    values = np.sort(np.clip(nse.dropna().to_numpy(), -1.0, 1.0))
+    values = nse.dropna()
+    title = f"{len(values)} basins, median NSE {values.median():.2f}"
+    return plot_nse_cdf_comparison(path, {"": nse}, title=title)
+
+
+def plot_nse_cdf_comparison(
+    path: Path, series: dict[str, pd.Series], *, title: str | None = None
+) -> Path:
+    """CDFs of NSE over basins for several models (e.g. PUB vs gauged), x clipped at -1."""
     fig, ax = plt.subplots(figsize=(5, 4), layout="constrained")
-    ax.step(values, np.arange(1, len(values) + 1) / max(len(values), 1), where="post")
+    medians = []
+    for label, nse in series.items():
+        values = np.sort(np.clip(nse.dropna().to_numpy(), -1.0, 1.0))
+        steps = np.arange(1, len(values) + 1) / max(len(values), 1)
+        ax.step(values, steps, where="post", label=label or None)
+        medians.append(f"{label} {np.median(values):.2f}" if label else "")
     ax.set_xlim(-1, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("NSE (evaluation period)")
     ax.set_ylabel("fraction of basins")
-    ax.set_title(f"{len(values)} basins, median NSE {np.median(values):.2f}")
+    ax.set_title(title or "median NSE: " + ", ".join(medians))
+    if any(series):
+        ax.legend(loc="upper left", frameon=False)
     ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -57,8 +78,7 @@ def plot_metric_vs_params(path: Path, trials: pd.DataFrame, keys: list[str], lab
         ax.set_xlabel(key)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(label)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -67,3 +87,30 @@ def _numeric_first(value: str) -> tuple[int, float, str]:
         return (0, float(value), value)
     except ValueError:
         return (1, 0.0, value)
+
+
+def plot_hydrograph_band(path: Path, basin: str, table: pd.DataFrame, nse: float) -> Path:
+    """Observed discharge, ensemble centre and its quantile band (an ensemble_prediction_table)."""
+    observed, centre, lower, upper = (table.iloc[:, i] for i in range(4))
+    fig, ax = plt.subplots(figsize=(10, 3.5), layout="constrained")
+    ax.fill_between(
+        lower.index,
+        lower.to_numpy(),
+        upper.to_numpy(),
+        color="tab:blue",
+        alpha=0.25,
+        lw=0,
+        label=f"{_band_label(lower.name)}-{_band_label(upper.name)}",
+    )
+    ax.plot(observed.index, observed.to_numpy(), color="black", lw=0.8, label="observed")
+    ax.plot(centre.index, centre.to_numpy(), color="tab:blue", lw=0.8, label="LSTM ensemble")
+    ax.set_ylabel("discharge [m3/s]")
+    ax.set_title(f"basin {basin}  NSE {nse:.2f}")
+    ax.legend(loc="upper right", frameon=False)
+    _save(fig, path)
+    return path
+
+
+def _band_label(column: str) -> str:
+    """``p05`` from ``Predicted_p05_m3s``."""
+    return column.removeprefix("Predicted_").removesuffix("_m3s")

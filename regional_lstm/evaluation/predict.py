@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ def predict_period(
     *,
     batch_size: int = 1024,
     device: torch.device | None = None,
+    stochastic: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """Per basin a frame indexed by date with ``<target>_obs`` and ``<target>_sim`` columns.
 
@@ -41,7 +43,9 @@ def predict_period(
         chunk = list(basins[first : first + POOL_BASINS])
         block = load_block(reader, chunk, period, card.data, card.normalization)
         ends = block.window_ends(card.data.lookback, need_target=False)
-        predictions = predict_block(model, block, ends, card.data.lookback, batch_size, device)
+        predictions = predict_block(
+            model, block, ends, card.data.lookback, batch_size, device, stochastic=stochastic
+        )
         times = reader.time_slice(period.start, period.end)
         observed = reader.read_dynamic(chunk, targets, times)
         dates = reader.time[times]
@@ -110,3 +114,40 @@ def predict_frame(
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+@contextmanager
+def dropout_active(model: nn.Module) -> Iterator[None]:
+    """Dropout (and nn.LSTM's between-layer dropout) on, everything else in eval mode."""
+    switched = [m for m in model.modules() if isinstance(m, nn.Dropout | nn.LSTM)]
+    for module in switched:
+        module.train()
+    try:
+        yield
+    finally:
+        model.eval()
+
+
+def predict_mc_dropout(
+    model: nn.Module,
+    card: ModelCard,
+    reader: StoreReader,
+    basins: Sequence[str],
+    period: Period,
+    passes: int,
+    *,
+    seed: int = 0,
+) -> list[dict[str, pd.DataFrame]]:
+    """``passes`` stochastic predictions with dropout left on (Gal & Ghahramani 2016).
+
+    Each pass is a member as in `predict_period`; a model without dropout gives identical
+    passes, i.e. no spread.
+    """
+    if card.model.dropout == 0:
+        raise RegionalLSTMError("MC-dropout needs a model trained with LSTM_DROPOUT > 0")
+    torch.manual_seed(seed)
+    with dropout_active(model):
+        return [
+            predict_period(model, card, reader, basins, period, stochastic=True)
+            for _ in range(passes)
+        ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
@@ -73,15 +74,29 @@ class RegionalModel(nn.Module, ABC):
 
 
 def freeze(model: RegionalModel, parts: Iterable[str]) -> None:
-    """Stop gradients for the named parts (e.g. ``["lstm"]`` to fine-tune only the head).
+    """Stop gradients for the named parts (e.g. ``["embedding", "lstm"]`` to train only the head).
 
-    A single string is taken as one part name. Naming a part the model lacks is an error.
+    ``lstm.K`` names the K-th recurrent layer (0 = first), so ``["lstm.0"]`` on a two-layer model
+    fine-tunes the last layer and the head. A single string is taken as one part name. Naming a
+    part the model lacks is an error.
     """
     names = [parts] if isinstance(parts, str) else list(parts)
-    unknown = [name for name in names if name not in model.module_parts]
+    valid = [*model.module_parts, *_layer_parts(model)]
+    unknown = [name for name in names if name not in valid]
     if unknown:
-        valid = list(model.module_parts)
         raise ValueError(f"unknown model parts {unknown}; this model has {valid}")
     for name in names:
-        for parameter in getattr(model, name).parameters():
+        for parameter in _parameters_of(model, name):
             parameter.requires_grad_(False)
+
+
+def _layer_parts(model: RegionalModel) -> list[str]:
+    return [f"lstm.{layer}" for layer in range(model.spec.num_layers)]
+
+
+def _parameters_of(model: RegionalModel, part: str) -> list[nn.Parameter]:
+    """A part's parameters; torch names a recurrent layer's weights ``..._l<K>[_reverse]``."""
+    if "." not in part:
+        return list(getattr(model, part).parameters())
+    layer = re.compile(rf"_l{part.split('.')[1]}(_reverse)?$")
+    return [p for name, p in model.lstm.named_parameters() if layer.search(name)]

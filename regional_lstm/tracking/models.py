@@ -82,3 +82,15 @@ def promote(uri: str, name: str, version: str, alias: str) -> None:
             f"no version {version} of registered model {name!r} in {uri}"
         ) from None
     client.set_registered_model_alias(name, alias, str(version))
+
+
+def log_ensemble(run: TrackedRun, folder: Path) -> str:
+    """Log an ensemble folder (manifest + member weights and sidecars) as one pyfunc model."""
+    with using_store(run.uri), mlflow.start_run(run_id=run.run_id):
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=str(PYFUNC_CODE),
+            artifacts={"ensemble": str(folder)},
+            pip_requirements=["torch", "numpy", "pandas", "xarray", "regional-lstm"],
+        )
+    return info.model_uri

@@ -24,7 +24,7 @@ from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec, TrainSampler, load_block
 from regional_lstm.evaluation.metrics import kge, nse
-from regional_lstm.models import ModelSpec, build_model
+from regional_lstm.models import ModelSpec, build_model, freeze
 from regional_lstm.training.checkpoint import read_checkpoint, write_checkpoint
 from regional_lstm.training.loop import EarlyStopping, predict_block, train_epoch
 from regional_lstm.training.loss import LOSSES
@@ -56,6 +56,8 @@ class TrainingPlan:
     samples_per_epoch: int | None
     seed: int
     selection_metric: str = "nse"  # which validation median picks the best epoch: nse or kge
+    initial_weights: str | None = None  # a donor's weights (.pt) to fine-tune from
+    frozen: tuple[str, ...] = ()  # model parts kept fixed, e.g. ("embedding", "lstm")
 
 
 def _single_process_gather(value: Any) -> list[Any]:
@@ -87,11 +89,18 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
     """Train until ``epochs`` or early stopping; returns the final JSON state."""
     seed_everything(plan.seed)
     reader = StoreReader(plan.store)
-    model = build_model(plan.model).to(ctx.device)
-    model = ctx.wrap_model(model)
+    model = build_model(plan.model)
+    if plan.initial_weights is not None:
+        model.load_state_dict(
+            torch.load(plan.initial_weights, map_location="cpu", weights_only=True)
+        )
+    freeze(model, plan.frozen)
+    model = ctx.wrap_model(model.to(ctx.device))
     core = getattr(model, "module", model)
     optimizer = torch.optim.Adam(
-        model.parameters(), lr=plan.learning_rate, weight_decay=plan.weight_decay
+        [p for p in model.parameters() if p.requires_grad],
+        lr=plan.learning_rate,
+        weight_decay=plan.weight_decay,
     )
     early = EarlyStopping(plan.patience)
     state: dict[str, Any] = {"epoch": 0, "history": [], "stopped_early": False}

@@ -45,9 +45,15 @@ def predict_block(
     lookback: int,
     batch_size: int,
     device: torch.device,
+    *,
+    stochastic: bool = False,
 ) -> list[np.ndarray]:
-    """Standardised predictions (n_ends, n_targets) for each basin's window ends."""
-    model.eval()
+    """Standardised predictions (n_ends, n_targets) for each basin's window ends.
+
+    The model is put in eval mode unless ``stochastic`` (MC-dropout keeps its dropout on).
+    """
+    if not stochastic:
+        model.eval()
     basin_idx = np.concatenate([np.full(len(e), i) for i, e in enumerate(ends)]).astype(np.int64)
     flat_ends = np.concatenate(ends).astype(np.int64)
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,13 @@ from regional_lstm.evaluation.outputs import (
     write_metrics,
     write_predictions,
 )
-from regional_lstm.evaluation.plots import plot_hydrograph, plot_nse_cdf
-from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.evaluation.plots import plot_hydrograph, plot_hydrograph_band, plot_nse_cdf
+from regional_lstm.evaluation.predict import predict_mc_dropout, predict_period
+from regional_lstm.evaluation.uncertainty import (
+    combine_members,
+    ensemble_metrics,
+    ensemble_prediction_table,
+)
 from regional_lstm.workflows.plan import check_period_in_store
 
 BEST_MODEL = Path("models") / "LSTM" / "best_model.pt"
@@ -38,9 +44,14 @@ def evaluate_project(
     *,
     period: Period | None = None,
     plots: bool = True,
+    mc_dropout: int = 0,
     log=print,
 ) -> Evaluation:
-    """Predict the evaluation period (VALIDATION_PERIOD unless ``period``) for every basin."""
+    """Predict the evaluation period (VALIDATION_PERIOD unless ``period``) for every basin.
+
+    ``mc_dropout`` > 0 predicts that many times with dropout on and reports the spread as an
+    ensemble would (mean, 5-95 % band, coverage, CRPS).
+    """
     project_dir = Path(project_dir).absolute()
     model, card = load_model(project_dir / BEST_MODEL)
     reader = StoreReader(card.config["DATA_STORE"])
@@ -48,35 +59,91 @@ def evaluate_project(
         period = Period.parse(card.config["VALIDATION_PERIOD"])
     check_period_in_store(reader, "evaluation period", period)
     basins = card.trained_basins
+    if mc_dropout:
+        members = predict_mc_dropout(model, card, reader, basins, period, mc_dropout)
+    else:
+        members = [predict_period(model, card, reader, basins, period)]
+    evaluation = write_results(project_dir / "results", reader, members, plots=plots)
+    log_evaluation(evaluation, f"Evaluation {period}", log)
+    return evaluation
+
+
+def write_results(
+    results_dir: Path,
+    reader: StoreReader,
+    members: Sequence[dict[str, pd.DataFrame]],
+    *,
+    statistic: str = "mean",
+    plots: bool = True,
+    extra: pd.DataFrame | None = None,
+) -> Evaluation:
+    """Prediction CSVs, metrics.csv, hydrographs and the NSE CDF of one model or an ensemble.
+
+    With several members the CSVs carry the ensemble centre and its 5-95 % band, and the metrics
+    add coverage, CRPS and each member's NSE. ``extra`` columns (per basin) join metrics.csv.
+    """
+    basins = list(members[0])
     reader.require(["area"], ("basin",), "static attribute")
-    predictions = predict_period(model, card, reader, basins, period)
     areas = reader.read_static(basins, ["area"])[:, 0]
-    snow = "swe" in card.data.targets
-    results_dir = project_dir / "results"
-    table = metrics_table(predictions)
+    if len(members) == 1:
+        predictions = members[0]
+        table = metrics_table(predictions)
+    else:
+        predictions = combine_members(members, centre=statistic)
+        table = ensemble_metrics(members, predictions)
+    if extra is not None:
+        table = table.join(extra)
+    snow = "swe_sim" in predictions[basins[0]]
     for basin, area in zip(basins, areas, strict=True):
-        csv = prediction_table(predictions[basin], float(area), snow)
+        if len(members) == 1:
+            csv = prediction_table(predictions[basin], float(area), snow)
+        else:
+            csv = ensemble_prediction_table(predictions[basin], float(area))
         write_predictions(results_dir, basin, csv)
         if plots:
-            plot_hydrograph(
+            plot = plot_hydrograph if len(members) == 1 else plot_hydrograph_band
+            plot(
                 results_dir / f"{basin}_LSTM_hydrograph.png",
                 basin,
                 csv,
                 float(table.loc[basin, "NSE"]),
             )
     _, summary = write_metrics(results_dir, table)
+    if len(members) > 1:
+        summary |= {
+            "coverage_90_median": float(table["coverage_90"].median()),
+            "crps_median": float(table["CRPS"].median()),
+            "nse_member_median": float(table["NSE_member_median"].median()),
+        }
     if plots:
         plot_nse_cdf(results_dir / "nse_cdf.png", table["NSE"])
-    log(
-        f"Evaluation {period}: {summary['n_basins']} basins, median NSE "
-        f"{summary['nse_median']:.3f}, mean NSE {summary['nse_mean']:.3f}, median KGE "
-        f"{summary['kge_median']:.3f}, NSE < 0 in {summary['n_nse_negative']} basin(s)"
-    )
     return Evaluation(results_dir, table, {k: float(np.float64(v)) for k, v in summary.items()})
 
 
+def log_evaluation(evaluation: Evaluation, what: str, log) -> None:
+    """One line of headline numbers."""
+    summary = evaluation.summary
+    line = (
+        f"{what}: {int(summary['n_basins'])} basins, median NSE {summary['nse_median']:.3f}, "
+        f"mean NSE {summary['nse_mean']:.3f}, median KGE {summary['kge_median']:.3f}, "
+        f"NSE < 0 in {int(summary['n_nse_negative'])} basin(s)"
+    )
+    if "coverage_90_median" in summary:
+        line += (
+            f"; 5-95 % band holds {summary['coverage_90_median']:.0%} of observations "
+            f"(median), CRPS {summary['crps_median']:.3f} mm/day, median member NSE "
+            f"{summary['nse_member_median']:.3f}"
+        )
+    log(line)
+
+
 def evaluate_tracked(
-    project_dir: str | Path, *, period: Period | None = None, plots: bool = True, log=print
+    project_dir: str | Path,
+    *,
+    period: Period | None = None,
+    plots: bool = True,
+    mc_dropout: int = 0,
+    log=print,
 ) -> Evaluation:
     """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run."""
     from regional_lstm.config import Config
@@ -92,7 +159,9 @@ def evaluate_tracked(
     if source:
         tracked.set_tags({"regional_lstm.trained_in_run": source})
     try:
-        evaluation = evaluate_project(project_dir, period=period, plots=plots, log=log)
+        evaluation = evaluate_project(
+            project_dir, period=period, plots=plots, mc_dropout=mc_dropout, log=log
+        )
         log_results(tracked, evaluation.summary, evaluation.results_dir)
     except BaseException:
         tracked.finish("FAILED")

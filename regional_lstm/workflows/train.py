@@ -64,8 +64,8 @@ def train(
     ray_dir = project / "ray"
     if restart and ray_dir.exists():
         shutil.rmtree(ray_dir)
-    _guard_resume(config, ray_dir)
-    tracked = _tracked_run(config, plan, ray_dir, parent)
+    guard_resume(config, ray_dir)
+    tracked = tracked_run(config, plan, ray_dir, parent)
     try:
         outcome = _train_tracked(config, plan, tracked, log)
     except BaseException as error:
@@ -150,7 +150,7 @@ def registered_name(config: Config) -> str:
     return config.MLFLOW_REGISTERED_MODEL or f"{config.DOMAIN_NAME}-lstm"
 
 
-def _tracked_run(config: Config, plan, ray_dir: Path, parent: TrackedRun | None) -> TrackedRun:
+def tracked_run(config: Config, plan, ray_dir: Path, parent: TrackedRun | None) -> TrackedRun:
     """The MLflow run of this training: the killed run's own when resuming, else a new one."""
     record = ray_dir / "mlflow_run.json"
     uri = tracking_uri(config)
@@ -173,7 +173,7 @@ def _tracked_run(config: Config, plan, ray_dir: Path, parent: TrackedRun | None)
     return tracked
 
 
-def _guard_resume(config: Config, ray_dir: Path) -> None:
+def guard_resume(config: Config, ray_dir: Path) -> None:
     """Resume only the same experiment: a changed config in a used PROJECT_DIR is an error."""
     record = ray_dir / "experiment.json"
     current = {k: v for k, v in config.to_yaml_dict().items() if k not in RESUMABLE_CHANGES}

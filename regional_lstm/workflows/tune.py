@@ -27,6 +27,7 @@ from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, re
 from regional_lstm.tracking.store import tracking_uri
 from regional_lstm.workflows.evaluate import evaluate_project
 from regional_lstm.workflows.plan import make_plan
+from regional_lstm.workflows.run import ensure_store
 from regional_lstm.workflows.train import fit_and_save, register_if_asked
 
 SWEEP = "sweep"
@@ -65,6 +66,7 @@ def check_sweep(config: Config) -> dict[str, list[Any]]:
 def tune(config: Config, *, resume: bool = False, log=print) -> TuneOutcome:
     """Run (or resume) the sweep the config describes and finish with the best trial."""
     space = check_sweep(config)
+    ensure_store(config, log=log)
     grid = config.OPTIMIZATION_ALGORITHM == "GridSearch"
     metric = config.OPTIMIZATION_METRIC
     sweep_dir = config.PROJECT_DIR / "tune"

@@ -1,0 +1,143 @@
+"""Donor models for transfer: a registered model, a logged run model, a file, or an ensemble.
+
+A donor is a list of members (one for a single model) that share inputs and normalisation;
+its predictions are the members' combined. Registry references are downloaded once into the
+target project so a transfer records exactly which files it used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from regional_lstm.artifacts import ENSEMBLE_MANIFEST, ModelCard, load_members, sidecar_path
+from regional_lstm.config_periods import Period
+from regional_lstm.data.reader import StoreReader
+from regional_lstm.errors import ConfigError, RegionalLSTMError
+from regional_lstm.evaluation.predict import predict_period
+
+REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+
+
+@dataclass(frozen=True)
+class Donor:
+    """The members of a donor model, where they came from, and its registry lineage."""
+
+    members: list[tuple[nn.Module, ModelCard]]
+    path: Path
+    reference: str
+    lineage: dict[str, str] = field(default_factory=dict)
+    statistic: str = "mean"
+
+    @property
+    def card(self) -> ModelCard:
+        """The members' shared inputs, targets, lookback and normalisation (the first's card)."""
+        return self.members[0][1]
+
+    def predict(
+        self, reader: StoreReader, basins: Sequence[str], period: Period
+    ) -> list[dict[str, pd.DataFrame]]:
+        """Each member's predictions for ``basins`` over ``period`` (see `predict_period`)."""
+        return [predict_period(model, card, reader, basins, period) for model, card in self.members]
+
+
+def load_donor(reference: str, tracking_uri: str, download_dir: Path) -> Donor:
+    """Resolve ``reference``: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/ID/model``,
+    a ``best_model.pt``, an ensemble folder or its ``ensemble.json``."""
+    lineage: dict[str, str] = {"regional_lstm.donor": reference}
+    if reference.startswith(("models:/", "runs:/")):
+        lineage |= _registry_lineage(reference, tracking_uri)
+        path = _download(reference, tracking_uri, download_dir)
+    else:
+        path = Path(reference)
+        if not path.exists():
+            raise ConfigError(f"LSTM_PRETRAINED_MODEL {reference}: no such model file or folder")
+    members, manifest = load_members(path)
+    if manifest.get("member_runs"):
+        lineage["regional_lstm.donor_member_runs"] = ",".join(manifest["member_runs"])
+    return Donor(members, path, reference, lineage, manifest.get("statistic", "mean"))
+
+
+def _registry_lineage(reference: str, tracking_uri: str) -> dict[str, str]:
+    """For a registered model: its name, version and the run that trained it."""
+    from regional_lstm.tracking.store import client_for
+
+    match = REGISTERED.match(reference)
+    if match is None:
+        return {}
+    client = client_for(tracking_uri)
+    name, alias, version = match["name"], match["alias"], match["version"]
+    try:
+        if version is not None:
+            found = client.get_model_version(name, version)
+        elif alias in (None, "latest"):
+            versions = client.search_model_versions(f"name = '{name}'")
+            found = max(versions, key=lambda v: int(v.version)) if versions else None
+        else:
+            found = client.get_model_version_by_alias(name, alias)
+    except Exception as error:  # MLflow raises its own exception types per store
+        raise ConfigError(
+            f"LSTM_PRETRAINED_MODEL {reference}: not found in {tracking_uri} "
+            f"({str(error).splitlines()[0]})"
+        ) from None
+    if found is None:
+        raise ConfigError(f"LSTM_PRETRAINED_MODEL {reference}: no versions in {tracking_uri}")
+    return {
+        "regional_lstm.donor_model": name,
+        "regional_lstm.donor_version": str(found.version),
+        "regional_lstm.donor_run_id": str(found.run_id),
+    }
+
+
+def _download(reference: str, tracking_uri: str, download_dir: Path) -> Path:
+    """Fetch a logged model's artifacts; returns its weights file or ensemble manifest."""
+    import mlflow
+
+    from regional_lstm.tracking.models import using_store
+
+    download_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with using_store(tracking_uri):
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=reference, dst_path=str(download_dir)
+                )
+            )
+    except Exception as error:
+        raise ConfigError(
+            f"LSTM_PRETRAINED_MODEL {reference}: cannot fetch it from "
+            f"{tracking_uri} ({str(error).splitlines()[0]})"
+        ) from None
+    manifests = sorted(local.rglob(ENSEMBLE_MANIFEST))
+    if manifests:
+        return manifests[0]
+    weights = [p for p in sorted(local.rglob("*.pt")) if sidecar_path(p).is_file()]
+    if not weights:
+        raise RegionalLSTMError(f"{reference}: the logged model holds no regional-lstm weights")
+    return weights[0]
+
+
+def attribute_range_report(
+    card: ModelCard, reader: StoreReader, basins: Sequence[str]
+) -> dict[str, list[str]]:
+    """Target basins whose attributes lie outside the donor's training range: basin -> names."""
+    names = list(card.data.static)
+    low, high = card.normalization.static_min, card.normalization.static_max
+    known = [n for n in names if n in low and n in high]
+    if not known:
+        return {}
+    values = reader.read_static(list(basins), known)
+    lower = np.array([low[n] for n in known])
+    upper = np.array([high[n] for n in known])
+    outside = (values < lower) | (values > upper)
+    return {
+        basin: [known[a] for a in np.flatnonzero(row)]
+        for basin, row in zip(basins, outside, strict=True)
+        if row.any()
+    }

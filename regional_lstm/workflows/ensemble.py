@@ -1,0 +1,114 @@
+"""``regional-lstm ensemble``: members that differ only by seed, combined into one model.
+
+Members train concurrently on Ray (as far as its resources allow), each as a child MLflow run of
+the ensemble's run. The ensemble's prediction is the members' mean (or median) with a 5-95 %
+band; it is saved and logged as one model (its members' runs recorded) that loads and
+transfers like any donor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from regional_lstm.artifacts import load_model, save_ensemble
+from regional_lstm.config import Config
+from regional_lstm.data.reader import StoreReader
+from regional_lstm.errors import ConfigError
+from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.tracking.models import log_ensemble
+from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, start_run
+from regional_lstm.workflows.evaluate import Evaluation, log_evaluation, write_results
+from regional_lstm.workflows.members import train_all
+from regional_lstm.workflows.run import ensure_store
+from regional_lstm.workflows.train import register_if_asked
+
+ENSEMBLE_DIR = Path("models") / "LSTM_ensemble"
+
+
+@dataclass(frozen=True)
+class EnsembleOutcome:
+    """The ensemble's scores, its members' and where it was saved and logged."""
+
+    evaluation: Evaluation
+    members: dict[str, Evaluation]
+    manifest: Path
+    run: TrackedRun
+    model_uri: str
+    registered_version: str | None
+
+
+def member_configs(config: Config) -> dict[str, Config]:
+    """One config per seed, each with its own PROJECT_DIR under ``members/``."""
+    seeds = config.ensemble_seeds()
+    if len(seeds) < 2:
+        raise ConfigError(
+            "an ensemble needs at least 2 members: set LSTM_ENSEMBLE_SIZE >= 2 or list "
+            "LSTM_ENSEMBLE_SEEDS"
+        )
+    return {
+        f"seed_{seed}": config.with_overrides(
+            SEED=seed, PROJECT_DIR=config.PROJECT_DIR / "members" / f"seed_{seed}"
+        )
+        for seed in seeds
+    }
+
+
+def ensemble(config: Config, *, log=print) -> EnsembleOutcome:
+    """Train (or finish training) the members, evaluate them and the ensemble, log, register."""
+    ensure_store(config, log=log)
+    configs = member_configs(config)
+    basins = config.basin_ids() or StoreReader(config.DATA_STORE).basins
+    periods = {
+        "train_period": str(config.train_period),
+        "evaluation_period": str(config.VALIDATION_PERIOD),
+    }
+    parent = start_run(
+        config,
+        "ensemble",
+        data_fingerprint=fingerprint(config.DATA_STORE, list(basins), periods),
+    )
+    try:
+        outcome = _ensemble_tracked(config, configs, parent, log)
+    except BaseException as error:
+        parent.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    parent.finish()
+    return outcome
+
+
+def _ensemble_tracked(config, configs, parent: TrackedRun, log) -> EnsembleOutcome:
+    models = train_all(configs, parent, storage=config.PROJECT_DIR / "ray", log=log)
+    reader = StoreReader(config.DATA_STORE)
+    period = config.VALIDATION_PERIOD
+    members, member_scores, member_runs = [], {}, []
+    for label, path in models.items():
+        model, card = load_model(path)
+        predictions = predict_period(model, card, reader, card.trained_basins, period)
+        members.append(predictions)
+        member_scores[label] = write_results(
+            configs[label].PROJECT_DIR / "results", reader, [predictions], plots=False
+        )
+        log_evaluation(member_scores[label], f"Member {label}", log)
+        run_id = card.training.get("mlflow_run_id")
+        member_runs.append(str(run_id or ""))
+        if run_id:
+            member_run = TrackedRun(parent.uri, run_id)
+            log_results(member_run, member_scores[label].summary, member_scores[label].results_dir)
+    statistic = config.LSTM_ENSEMBLE_STATISTIC
+    evaluation = write_results(config.PROJECT_DIR / "results", reader, members, statistic=statistic)
+    log_evaluation(evaluation, f"Ensemble of {len(members)} ({statistic}) {period}", log)
+    manifest = save_ensemble(
+        config.PROJECT_DIR / ENSEMBLE_DIR,
+        list(models.values()),
+        {
+            "statistic": statistic,
+            "seeds": config.ensemble_seeds(),
+            "member_runs": member_runs,
+        },
+    )
+    log_results(parent, evaluation.summary, evaluation.results_dir)
+    model_uri = log_ensemble(parent, manifest.parent)
+    version = register_if_asked(config, parent, model_uri, log)
+    log(f"Ensemble saved to {manifest}; MLflow run {parent.run_id} in {parent.uri}")
+    return EnsembleOutcome(evaluation, member_scores, manifest, parent, model_uri, version)

@@ -1,0 +1,114 @@
+"""Train several models at once on Ray (ensemble members, PUB folds), each its own MLflow run.
+
+Every model is one Tune trial running its own TorchTrainer, so as many train concurrently as the
+cluster has room for (two one-worker models on two cores). Each keeps its files in its own
+PROJECT_DIR: a relaunch skips finished models and resumes the others from their last epoch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from regional_lstm.config import Config
+from regional_lstm.distributed.cluster import ray_session
+from regional_lstm.distributed.tune import plan_resources, run_sweep
+from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.tracking.models import log_model
+from regional_lstm.tracking.runs import TrackedRun
+from regional_lstm.training.fit import TrainingPlan
+from regional_lstm.workflows.evaluate import BEST_MODEL
+from regional_lstm.workflows.plan import make_plan
+from regional_lstm.workflows.train import fit_and_save, guard_resume, tracked_run
+
+MEMBER = "member"
+
+
+def train_all(
+    configs: Mapping[str, Config],
+    parent: TrackedRun,
+    *,
+    storage: Path,
+    log=print,
+    plans: Mapping[str, TrainingPlan] | None = None,
+) -> dict[str, Path]:
+    """Train each labelled config under ``parent``; returns label -> its best_model.pt.
+
+    Plans are made (and configs checked) on the driver before anything starts, so a bad config
+    fails at once rather than inside a trial.
+    """
+    # Every model logs to the parent's store, whatever its own PROJECT_DIR would default to.
+    configs = {
+        label: config.with_overrides(MLFLOW_TRACKING_URI=parent.uri)
+        for label, config in configs.items()
+    }
+    plans = dict(plans or {label: make_plan(config) for label, config in configs.items()})
+    models = {label: config.PROJECT_DIR / BEST_MODEL for label, config in configs.items()}
+    todo = [label for label, path in models.items() if not path.is_file()]
+    for label in models:
+        if label not in todo:
+            log(f"{label}: trained already ({models[label]})")
+    if not todo:
+        return models
+    for label in todo:
+        guard_resume(configs[label], configs[label].PROJECT_DIR / "ray")
+    num_workers = {configs[label].RAY_NUM_WORKERS for label in todo}
+    if len(num_workers) != 1:
+        raise RegionalLSTMError("models trained together need the same RAY_NUM_WORKERS")
+    with ray_session(configs[todo[0]].RAY_ADDRESS):
+        cpus_per_worker, concurrent = plan_resources(num_workers.pop())
+        log(f"Training {len(todo)} model(s), {concurrent} at a time: {', '.join(todo)}")
+        # Progress lives in each model's PROJECT_DIR; the Tune folder is only bookkeeping.
+        shutil.rmtree(storage / MEMBER, ignore_errors=True)
+        results = run_sweep(
+            _trial(
+                {k: configs[k] for k in todo}, {k: plans[k] for k in todo}, parent, cpus_per_worker
+            ),
+            {MEMBER: _grid(todo)},
+            metric="best_score",
+            num_samples=1,
+            max_epochs=max(plans[k].epochs for k in todo),
+            early_stop=False,
+            max_concurrent=concurrent,
+            seed=0,
+            storage_path=storage,
+            name=MEMBER,
+            resume=False,
+        )
+    failed = [(r.config[MEMBER], r.error) for r in results if r.error is not None]
+    if failed:
+        label, error = failed[0]
+        raise RegionalLSTMError(f"{len(failed)} model(s) failed to train; {label}: {error}")
+    return models
+
+
+def _grid(labels: list[str]) -> dict[str, Any]:
+    from ray import tune
+
+    return tune.grid_search(labels)
+
+
+def _trial(configs, plans, parent: TrackedRun, cpus_per_worker: float):
+    """One model per trial: its MLflow child run, Ray Train fit, saved and logged model."""
+
+    def trial(params: dict[str, Any]) -> None:
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        label = params[MEMBER]
+        config, plan = configs[label], plans[label]
+        tracked = tracked_run(config, plan, config.PROJECT_DIR / "ray", parent)
+        tracked.set_tags({"regional_lstm.member": label})
+        model_path, _ = fit_and_save(
+            config,
+            plan,
+            tracked,
+            log=lambda line: None,
+            callbacks=[TuneReportCallback()],
+            cpus_per_worker=cpus_per_worker,
+        )
+        tracked.set_tags({"regional_lstm.model_uri": log_model(tracked, model_path)})
+        tracked.finish()
+
+    return trial
