@@ -71,6 +71,14 @@ def _model_reference(value: Any) -> Any:
     return value
 
 
+def _tracking_uri(value: Any) -> Any:
+    """``sqlite:///relative.db`` becomes absolute: Ray workers open it from other folders."""
+    prefix = "sqlite:///"
+    if isinstance(value, str) and value.startswith(prefix) and not value.startswith(prefix + "/"):
+        return prefix + str(_absolute(Path(value.removeprefix(prefix))))
+    return value
+
+
 def _basins(value: Any) -> Any:
     """Basin ids are strings; a string or path instead names a file with one id per line."""
     if isinstance(value, str | Path):
@@ -194,7 +202,7 @@ class Config(BaseModel):
     RAY_ADDRESS: StrictStr | None = None
     RAY_NUM_WORKERS: PositiveInt = 2
     RAY_USE_GPU: StrictBool = False
-    MLFLOW_TRACKING_URI: StrictStr | None = None
+    MLFLOW_TRACKING_URI: Annotated[StrictStr | None, BeforeValidator(_tracking_uri)] = None
     MLFLOW_EXPERIMENT_NAME: StrictStr | None = None
     MLFLOW_REGISTERED_MODEL: StrictStr | None = None
     SEED: Annotated[StrictInt, Field(ge=0)] = 42
