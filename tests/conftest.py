@@ -138,3 +138,34 @@ def ray_cluster():
     )
     yield
     ray.shutdown()
+
+
+def train_in_process(config, log=None) -> Path:
+    """Train ``config`` with the plain PyTorch loop (no Ray) and save its best model.
+
+    For tests that need a trained model but are not about Ray: the same ``fit`` the Ray
+    workers run, one process, the model saved where `train` would put it.
+    """
+    from regional_lstm.artifacts import ModelCard, save_model
+    from regional_lstm.training.checkpoint import read_checkpoint
+    from regional_lstm.training.fit import WorkerContext, fit
+    from regional_lstm.workflows.evaluate import BEST_MODEL
+    from regional_lstm.workflows.plan import make_plan
+
+    plan = make_plan(config)
+    kept: dict[str, object] = {}
+
+    def report(metrics, folder):
+        if folder is not None:
+            kept["best"] = read_checkpoint(folder)[1]
+
+    state = fit(plan, WorkerContext(report=report, log=log or (lambda line: None)))
+    card = ModelCard(
+        plan.model,
+        plan.data,
+        plan.norm,
+        plan.basins,
+        config.to_yaml_dict(),
+        {"epoch": state["epoch"]},
+    )
+    return save_model(config.PROJECT_DIR / BEST_MODEL, kept["best"], card)

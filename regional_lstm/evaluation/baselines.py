@@ -43,4 +43,4 @@ def climatology(
 def _calendar_day(dates: pd.DatetimeIndex) -> np.ndarray:
     """1..366 with 29 February as day 60 in every year (so 1 March is always day 61)."""
     shift = (~dates.is_leap_year & (dates.month > 2)).astype(int)
-    return np.asarray(dates.dayofyear + shift)
+    return np.asarray(dates.day_of_year + shift)
