@@ -169,3 +169,26 @@ def train_in_process(config, log=None) -> Path:
         {"epoch": state["epoch"]},
     )
     return save_model(config.PROJECT_DIR / BEST_MODEL, kept["best"], card)
+
+
+def model_input(store, card, basins, period=None):
+    """A long table (basin, date, inputs, attributes) from ``store``: what a pyfunc is fed."""
+    import pandas as pd
+
+    from regional_lstm.data.reader import StoreReader
+
+    reader = StoreReader(store)
+    times = slice(0, len(reader.time))
+    if period is not None:
+        times = reader.time_slice(period.start, period.end)
+    dynamic = reader.read_dynamic(basins, list(card.data.dynamic), times)
+    static = reader.read_static(basins, list(card.data.static))
+    parts = []
+    for i, basin in enumerate(basins):
+        frame = pd.DataFrame(dynamic[i], columns=list(card.data.dynamic))
+        frame.insert(0, "date", reader.time[times])
+        frame.insert(0, "basin", basin)
+        for k, name in enumerate(card.data.static):
+            frame[name] = static[i, k]
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)

@@ -250,3 +250,29 @@ def test_same_seed_gives_identical_initial_weights(conditioning: str) -> None:
     first, again, other = weights_after_seed(1), weights_after_seed(1), weights_after_seed(2)
     assert all(torch.equal(first[name], again[name]) for name in first)
     assert not all(torch.equal(first[name], other[name]) for name in first)
+
+
+def parameters_with_gradients(model: RegionalModel, spec: ModelSpec) -> set[str]:
+    """Names of the parameters a backward pass through ``model`` gives a gradient."""
+    model(make_inputs(spec))["y_hat"].sum().backward()
+    return {name for name, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("conditioning", CONDITIONINGS)
+@pytest.mark.parametrize("layer", [0, 1])
+def test_freeze_one_lstm_layer_stops_gradients_for_exactly_its_parameters(
+    conditioning: str, layer: int
+) -> None:
+    spec = make_spec(conditioning=conditioning, num_layers=2)
+    model = build_model(spec)
+    freeze(model, [f"lstm.{layer}"])
+    names = {name for name, _ in model.named_parameters()}
+    in_layer = {name for name in names if name.endswith(f"_l{layer}")}
+    assert len(in_layer) == 4  # weight_ih, weight_hh, bias_ih, bias_hh
+    assert parameters_with_gradients(model, spec) == names - in_layer
+
+
+def test_freeze_a_layer_the_model_lacks_raises_naming_the_valid_parts() -> None:
+    model = build_model(make_spec(num_layers=2))
+    with pytest.raises(ValueError, match=r"'lstm\.2'.*'lstm\.0', 'lstm\.1'"):
+        freeze(model, ["lstm.2"])

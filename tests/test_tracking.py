@@ -17,7 +17,7 @@ from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.tracking.models import using_store
 from regional_lstm.tracking.store import client_for
 from regional_lstm.workflows.train import train
-from tests.conftest import tiny_config
+from tests.conftest import model_input, tiny_config
 
 pytestmark = pytest.mark.ray
 
@@ -83,13 +83,7 @@ def test_saved_model_is_registered_and_loads_by_alias_to_identical_predictions(o
     reader = StoreReader(config.DATA_STORE)
     basin = "syn0002"
     period = config.VALIDATION_PERIOD
-    times = reader.time_slice(period.start, period.end)
-    frame = pd.DataFrame({"basin": basin, "date": reader.time[times]})
-    inputs = reader.read_dynamic([basin], list(card.data.dynamic), times)[0]
-    for k, name in enumerate(card.data.dynamic):
-        frame[name] = inputs[:, k]
-    for k, name in enumerate(card.data.static):
-        frame[name] = reader.read_static([basin], list(card.data.static))[0, k]
+    frame = model_input(config.DATA_STORE, card, [basin], period)
     predicted = pyfunc.predict(frame)
     own = predict_period(model, card, reader, [basin], period)[basin]
     # The table starts at the period start, so its first lookback - 1 days have no full window.

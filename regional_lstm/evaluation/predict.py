@@ -85,7 +85,8 @@ def predict_frame(
         rows = rows.assign(date=pd.to_datetime(rows["date"])).set_index("date").sort_index()
         time = pd.date_range(rows.index[0], rows.index[-1], freq="D")
         rows = rows.reindex(time)
-        x = norm.scale_dynamic(rows[dynamic].to_numpy(np.float32)[None], dynamic)
+        # A copy: scaling works in place, and pandas may hand out a read-only view.
+        x = norm.scale_dynamic(rows[dynamic].to_numpy(np.float32, copy=True)[None], dynamic)
         attributes = rows[static].dropna().iloc[:1].to_numpy(np.float64)
         if static and len(attributes) == 0:
             raise RegionalLSTMError(f"basin {basin}: no values for its static attributes")
