@@ -13,6 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+# Typer vendors click; its usage errors live here (typer only re-exports BadParameter).
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
 from regional_lstm.errors import RegionalLSTMError
 
 app = typer.Typer(
@@ -178,13 +181,14 @@ def evaluate(
     ] = None,
     plots: Annotated[bool, typer.Option(help="Write hydrographs and the NSE CDF.")] = True,
     mc_dropout: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--mc-dropout",
             min=0,
-            help="Stochastic passes with dropout on: adds a 5-95 % band, coverage and CRPS.",
+            help="Stochastic passes with dropout on: adds a 5-95 % band, coverage and CRPS "
+            "(default LSTM_MC_DROPOUT_PASSES).",
         ),
-    ] = 0,
+    ] = None,
 ) -> None:
     """Re-evaluate a saved model (VALIDATION_PERIOD unless --period) and rewrite results/."""
     from regional_lstm.config_periods import Period
@@ -366,12 +370,24 @@ def _print_summary(summary: dict) -> None:
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 1, no traceback."""
+    """Entry point: user errors become one line on stderr, no traceback.
+
+    Exit codes: 1 for bad data or configs, 2 for bad command-line usage, 130 on Ctrl-C.
+    """
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:
+        err.print(error.format_message(), markup=False, highlight=False)
+        sys.exit(2)
+    except UsageError as error:
+        where = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
+        message = " ".join(error.format_message().split())
+        err.print(f"error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
     except RegionalLSTMError as error:
         err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted", markup=False)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,17 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NH_CAMELS_US = SHARED_DATA / "camels_us_neuralhydrology_testdata" / "camels_us"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def single_torch_thread():
+    """Tests train tiny models: one thread each, as Ray workers run, and no oversubscription."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +136,10 @@ def tiny_config(store: Path, project: Path, **overrides):
 
 @pytest.fixture(scope="session")
 def ray_cluster():
-    """One real local Ray for the whole test session (2 CPUs, no dashboard)."""
+    """One real local Ray for the whole test session (2 CPUs), started as the CLI starts it.
+
+    With its dashboard: Ray Train's placement-group cleaner needs the State API it serves.
+    """
     import os
 
     import ray
@@ -131,7 +147,7 @@ def ray_cluster():
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
         num_cpus=2,
-        include_dashboard=False,
+        include_dashboard=True,
         object_store_memory=200 * 2**20,
         log_to_driver=False,
         configure_logging=False,
@@ -192,3 +208,26 @@ def model_input(store, card, basins, period=None):
             frame[name] = static[i, k]
         parts.append(frame)
     return pd.concat(parts, ignore_index=True)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "regional_lstm", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]

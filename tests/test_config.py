@@ -292,8 +292,19 @@ def test_relative_paths_become_absolute_against_the_working_directory(
         "DATA_STORE": workdir / "store.zarr",
         "PROJECT_DIR": workdir / "runs" / "test",
         "BASINS": workdir / "basins.txt",
-        "LSTM_PRETRAINED_MODEL": workdir / "models" / "best.pt",
+        "LSTM_PRETRAINED_MODEL": str(workdir / "models" / "best.pt"),
     }
+
+
+def test_registry_references_to_a_donor_stay_as_written(write_config):
+    config = load_config(write_config(LSTM_PRETRAINED_MODEL="models:/ch-lstm@donor"))
+    assert config.LSTM_PRETRAINED_MODEL == "models:/ch-lstm@donor"
+
+
+def test_relative_sqlite_tracking_uri_becomes_absolute(write_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(write_config(MLFLOW_TRACKING_URI="sqlite:///runs/mlflow.db"))
+    assert f"sqlite:///{tmp_path / 'runs' / 'mlflow.db'}" == config.MLFLOW_TRACKING_URI
 
 
 def test_missing_file_is_an_error(tmp_path):

@@ -15,19 +15,9 @@ from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.predict import predict_mc_dropout
 from regional_lstm.workflows.evaluate import BEST_MODEL, evaluate_project
-from tests.conftest import tiny_config, train_in_process
-from tests.test_cli import run_cli
+from tests.conftest import run_cli, tiny_config, train_in_process
 
 BASIN = "syn0001"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """A tiny model gains nothing from threads, and two threads on a busy 2-core box crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,6 @@ from regional_lstm.models import (
 CONDITIONINGS = ["concat", "ealstm"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny tensors gain nothing from threads, and two threads on a busy 2-core box crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_spec(**overrides: object) -> ModelSpec:
     """A small spec; keyword overrides change single fields."""
     fields = dict(

@@ -13,8 +13,7 @@ from regional_lstm.artifacts import load_model
 from regional_lstm.errors import ConfigError
 from regional_lstm.workflows.evaluate import BEST_MODEL
 from regional_lstm.workflows.pub import assign_folds, pub
-from tests.conftest import tiny_config
-from tests.test_cli import run_cli
+from tests.conftest import assert_one_line_error, run_cli, tiny_config
 
 BASINS = [f"b{i:02d}" for i in range(12)]
 TINY_BASINS = [f"syn{i:04d}" for i in range(1, 7)]
@@ -62,10 +61,8 @@ def test_cli_refuses_fewer_than_two_folds_before_training(tiny_store, tmp_path):
     config = tmp_path / "pub.yaml"
     config.write_text(yaml.safe_dump(tiny_config(tiny_store, tmp_path / "project").to_yaml_dict()))
     result = run_cli("pub", config, "--folds", "1", cwd=tmp_path)
+    assert_one_line_error(result, "'--folds'", "greater than or equal to 2")
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
-    assert "'--folds'" in result.stderr
-    assert "greater than or equal to 2" in result.stderr
     assert not (tmp_path / "project").exists()
 
 
@@ -143,3 +140,11 @@ def test_comparison_table_is_written_with_each_basins_fold(experiment):
         "KGE_gauged",
     ]
     assert dict(zip(table["basin"], table["fold"], strict=True)) == outcome.folds
+
+
+@pytest.mark.ray
+def test_log_reports_the_folds_and_ends_with_both_median_nses(experiment):
+    _, outcome, lines = experiment
+    assert "PUB: 6 basins in 3 folds, plus a gauged model on all of them" in lines
+    assert lines[-1].startswith("Median NSE: PUB ")
+    assert outcome.run.run_id in lines[-1]

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import mlflow
+import numpy as np
 import pytest
 import yaml
 
+from regional_lstm.artifacts import load_model
 from regional_lstm.errors import ConfigError
+from regional_lstm.evaluation.predict import predict_frame
 from regional_lstm.tracking.models import using_store
 from regional_lstm.tracking.store import client_for
+from regional_lstm.workflows.evaluate import BEST_MODEL
 from regional_lstm.workflows.tune import check_sweep, tune
-from tests.conftest import tiny_config
+from tests.conftest import model_input, tiny_config
 
 pytestmark = pytest.mark.ray
 
@@ -70,7 +76,14 @@ def test_best_trial_is_evaluated_and_registered(grid):
     best = next(r for r in child_runs(outcome) if r.info.run_id == version.run_id)
     assert "nse_median" in best.data.metrics
     with using_store(outcome.parent.uri):
-        assert mlflow.pyfunc.load_model("models:/tiny-lstm@latest") is not None
+        pyfunc = mlflow.pyfunc.load_model("models:/tiny-lstm@latest")
+    # The registered model predicts exactly what the best trial's own saved model predicts.
+    best_dir = yaml.safe_load(outcome.best_config_path.read_text())["PROJECT_DIR"]
+    model, card = load_model(Path(best_dir) / BEST_MODEL)
+    frame = model_input(card.config["DATA_STORE"], card, ["syn0003"])
+    np.testing.assert_array_equal(
+        pyfunc.predict(frame)["streamflow"], predict_frame(model, card, frame)["streamflow"]
+    )
 
 
 def test_random_search_runs_max_iterations_trials(ray_cluster, tiny_store, tmp_path):

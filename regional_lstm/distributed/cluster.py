@@ -21,7 +21,10 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[No
         if address
         else {
             "num_cpus": num_cpus,
-            "include_dashboard": False,
+            # The dashboard serves the State API, which Ray Train's placement-group cleaner
+            # needs: without it a trial stopped early (ASHA) keeps its workers' reservation,
+            # and on a small machine the next trials wait for it forever.
+            "include_dashboard": True,
             "object_store_memory": 200 * 2**20,
         }
     )

@@ -66,13 +66,14 @@ def run_sweep(
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_errored=True)
         return tuner.fit()
     scheduler = None
-    if early_stop:
-        # max_t beyond the last epoch: ASHA stops a trial reaching max_t at once, which would
-        # cut off the trial's own model saving after its final report.
+    if early_stop and max_epochs > 1:
+        # A stopped trial is killed before it saves its model, so no decision may fall on the
+        # last epoch: max_t beyond it (ASHA stops a trial reaching max_t at once) and the first
+        # rung before it.
         scheduler = ASHAScheduler(
             time_attr="training_iteration",
             max_t=max_epochs + 1,
-            grace_period=min(max_epochs, 3),
+            grace_period=min(max_epochs - 1, 3),
             reduction_factor=3,
         )
     tuner = tune.Tuner(

@@ -65,12 +65,12 @@ def load_donor(reference: str, tracking_uri: str, download_dir: Path) -> Donor:
 
 
 def _registry_lineage(reference: str, tracking_uri: str) -> dict[str, str]:
-    """For a registered model: its name, version and the run that trained it."""
+    """The run that trained the donor and, for a registered model, its name and version."""
     from regional_lstm.tracking.store import client_for
 
     match = REGISTERED.match(reference)
-    if match is None:
-        return {}
+    if match is None:  # runs:/<run id>/<path>
+        return {"regional_lstm.donor_run_id": reference.removeprefix("runs:/").split("/")[0]}
     client = client_for(tracking_uri)
     name, alias, version = match["name"], match["alias"], match["version"]
     try:

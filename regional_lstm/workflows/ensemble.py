@@ -18,12 +18,15 @@ from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.tracking.models import log_ensemble
 from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, start_run
-from regional_lstm.workflows.evaluate import Evaluation, log_evaluation, write_results
+from regional_lstm.workflows.evaluate import (
+    ENSEMBLE_DIR,
+    Evaluation,
+    log_evaluation,
+    write_results,
+)
 from regional_lstm.workflows.members import train_all
 from regional_lstm.workflows.run import ensure_store
 from regional_lstm.workflows.train import register_if_asked
-
-ENSEMBLE_DIR = Path("models") / "LSTM_ensemble"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regional_lstm.artifacts import load_model
+from regional_lstm.artifacts import load_members
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
+from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.outputs import (
     metrics_table,
     prediction_table,
@@ -28,6 +29,15 @@ from regional_lstm.evaluation.uncertainty import (
 from regional_lstm.workflows.plan import check_period_in_store
 
 BEST_MODEL = Path("models") / "LSTM" / "best_model.pt"
+ENSEMBLE_DIR = Path("models") / "LSTM_ensemble"
+
+
+def project_model(project_dir: Path) -> Path:
+    """The project's saved model: its best_model.pt, else its ensemble folder if it has one."""
+    single = project_dir / BEST_MODEL
+    if not single.is_file() and (project_dir / ENSEMBLE_DIR).is_dir():
+        return project_dir / ENSEMBLE_DIR
+    return single
 
 
 @dataclass(frozen=True)
@@ -44,26 +54,38 @@ def evaluate_project(
     *,
     period: Period | None = None,
     plots: bool = True,
-    mc_dropout: int = 0,
+    mc_dropout: int | None = None,
     log=print,
 ) -> Evaluation:
     """Predict the evaluation period (VALIDATION_PERIOD unless ``period``) for every basin.
 
-    ``mc_dropout`` > 0 predicts that many times with dropout on and reports the spread as an
-    ensemble would (mean, 5-95 % band, coverage, CRPS).
+    The project's model, or its seed ensemble when it has one and no single model.
+    ``mc_dropout`` > 0 (default: the model's LSTM_MC_DROPOUT_PASSES) predicts that many times
+    with dropout on and reports the spread as an ensemble would (mean, 5-95 % band, coverage,
+    CRPS).
     """
     project_dir = Path(project_dir).absolute()
-    model, card = load_model(project_dir / BEST_MODEL)
+    saved, manifest = load_members(project_model(project_dir))
+    model, card = saved[0]
     reader = StoreReader(card.config["DATA_STORE"])
     if period is None:
         period = Period.parse(card.config["VALIDATION_PERIOD"])
     check_period_in_store(reader, "evaluation period", period)
     basins = card.trained_basins
+    if mc_dropout is None:
+        mc_dropout = int(card.config.get("LSTM_MC_DROPOUT_PASSES", 0)) if len(saved) == 1 else 0
+    if mc_dropout and len(saved) > 1:
+        raise RegionalLSTMError(
+            f"{project_dir}: MC-dropout applies to a single model, not an ensemble"
+        )
     if mc_dropout:
         members = predict_mc_dropout(model, card, reader, basins, period, mc_dropout)
     else:
-        members = [predict_period(model, card, reader, basins, period)]
-    evaluation = write_results(project_dir / "results", reader, members, plots=plots)
+        members = [predict_period(m, c, reader, basins, period) for m, c in saved]
+    statistic = manifest.get("statistic", "mean")
+    evaluation = write_results(
+        project_dir / "results", reader, members, statistic=statistic, plots=plots
+    )
     log_evaluation(evaluation, f"Evaluation {period}", log)
     return evaluation
 
@@ -142,7 +164,7 @@ def evaluate_tracked(
     *,
     period: Period | None = None,
     plots: bool = True,
-    mc_dropout: int = 0,
+    mc_dropout: int | None = None,
     log=print,
 ) -> Evaluation:
     """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run."""
@@ -150,8 +172,10 @@ def evaluate_tracked(
     from regional_lstm.tracking.runs import fingerprint, log_results, start_run
 
     project_dir = Path(project_dir).absolute()
-    _, card = load_model(project_dir / BEST_MODEL)
-    config = Config.from_mapping(card.config, source=str(project_dir / BEST_MODEL))
+    saved = project_model(project_dir)
+    members, _ = load_members(saved)
+    card = members[0][1]
+    config = Config.from_mapping(card.config, source=str(saved))
     period = period or config.VALIDATION_PERIOD
     data = fingerprint(config.DATA_STORE, card.trained_basins, {"evaluation_period": str(period)})
     tracked = start_run(config, "evaluate", data_fingerprint=data)

@@ -46,14 +46,16 @@ def train_all(
     }
     plans = dict(plans or {label: make_plan(config) for label, config in configs.items()})
     models = {label: config.PROJECT_DIR / BEST_MODEL for label, config in configs.items()}
+    # A model found on disk is reused only if it was trained from the same config (a PUB
+    # fold with other basins would leak the held-out ones); the guard names what changed.
+    for config in configs.values():
+        guard_resume(config, config.PROJECT_DIR / "ray")
     todo = [label for label, path in models.items() if not path.is_file()]
     for label in models:
         if label not in todo:
             log(f"{label}: trained already ({models[label]})")
     if not todo:
         return models
-    for label in todo:
-        guard_resume(configs[label], configs[label].PROJECT_DIR / "ray")
     num_workers = {configs[label].RAY_NUM_WORKERS for label in todo}
     if len(num_workers) != 1:
         raise RegionalLSTMError("models trained together need the same RAY_NUM_WORKERS")

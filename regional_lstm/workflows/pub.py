@@ -83,7 +83,7 @@ def fold_configs(config: Config, folds: dict[str, int], k: int) -> dict[str, Con
 def pub(config: Config, *, folds: int | None = None, log=print) -> PubOutcome:
     """Run the K-fold PUB experiment the config describes (``folds`` overrides PUB_FOLDS)."""
     ensure_store(config, log=log)
-    k = folds or config.PUB_FOLDS
+    k = config.PUB_FOLDS if folds is None else folds
     reader = StoreReader(config.DATA_STORE)
     basins = config.basin_ids() or list(reader.basins)
     strata = None
