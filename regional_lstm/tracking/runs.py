@@ -6,6 +6,8 @@ import hashlib
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,3 +147,14 @@ def log_results(
     """Final metrics (median/mean NSE and KGE, basin counts) and the results folder."""
     run.log_metrics({f"{prefix}{k}": float(v) for k, v in summary.items()})
     run.client.log_artifacts(run.run_id, str(results_dir), artifact_path="results")
+
+
+@contextmanager
+def closing(run: TrackedRun) -> Iterator[TrackedRun]:
+    """Mark ``run`` FINISHED when the block ends, KILLED on Ctrl-C, FAILED on any other error."""
+    try:
+        yield run
+    except BaseException as error:
+        run.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    run.finish()

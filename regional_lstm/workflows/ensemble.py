@@ -17,7 +17,7 @@ from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.tracking.models import log_ensemble
-from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, start_run
+from regional_lstm.tracking.runs import TrackedRun, closing, fingerprint, log_results, start_run
 from regional_lstm.workflows.evaluate import (
     ENSEMBLE_DIR,
     Evaluation,
@@ -71,12 +71,8 @@ def ensemble(config: Config, *, log=print) -> EnsembleOutcome:
         "ensemble",
         data_fingerprint=fingerprint(config.DATA_STORE, list(basins), periods),
     )
-    try:
+    with closing(parent):
         outcome = _ensemble_tracked(config, configs, parent, log)
-    except BaseException as error:
-        parent.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-        raise
-    parent.finish()
     return outcome
 
 

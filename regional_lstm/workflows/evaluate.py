@@ -169,7 +169,7 @@ def evaluate_tracked(
 ) -> Evaluation:
     """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run."""
     from regional_lstm.config import Config
-    from regional_lstm.tracking.runs import fingerprint, log_results, start_run
+    from regional_lstm.tracking.runs import closing, fingerprint, log_results, start_run
 
     project_dir = Path(project_dir).absolute()
     saved = project_model(project_dir)
@@ -182,14 +182,10 @@ def evaluate_tracked(
     source = card.training.get("mlflow_run_id")
     if source:
         tracked.set_tags({"regional_lstm.trained_in_run": source})
-    try:
+    with closing(tracked):
         evaluation = evaluate_project(
             project_dir, period=period, plots=plots, mc_dropout=mc_dropout, log=log
         )
         log_results(tracked, evaluation.summary, evaluation.results_dir)
-    except BaseException:
-        tracked.finish("FAILED")
-        raise
-    tracked.finish()
     log(f"MLflow run {tracked.run_id} in {tracked.uri}")
     return evaluation

@@ -21,7 +21,7 @@ from regional_lstm.tracking.runs import TrackedRun
 from regional_lstm.training.fit import TrainingPlan
 from regional_lstm.workflows.evaluate import BEST_MODEL
 from regional_lstm.workflows.plan import make_plan
-from regional_lstm.workflows.train import fit_and_save, guard_resume, tracked_run
+from regional_lstm.workflows.train import RUN_NAME, fit_and_save, guard_resume, tracked_run
 
 MEMBER = "member"
 
@@ -93,24 +93,36 @@ def _grid(labels: list[str]) -> dict[str, Any]:
 
 
 def _trial(configs, plans, parent: TrackedRun, cpus_per_worker: float):
-    """One model per trial: its MLflow child run, Ray Train fit, saved and logged model."""
+    """One model per trial, as a child run of ``parent``."""
 
     def trial(params: dict[str, Any]) -> None:
-        from ray.tune.integration.ray_train import TuneReportCallback
-
         label = params[MEMBER]
         config, plan = configs[label], plans[label]
         tracked = tracked_run(config, plan, config.PROJECT_DIR / "ray", parent)
         tracked.set_tags({"regional_lstm.member": label})
-        model_path, _ = fit_and_save(
-            config,
-            plan,
-            tracked,
-            log=lambda line: None,
-            callbacks=[TuneReportCallback()],
-            cpus_per_worker=cpus_per_worker,
-        )
-        tracked.set_tags({"regional_lstm.model_uri": log_model(tracked, model_path)})
-        tracked.finish()
+        fit_in_trial(config, plan, tracked, cpus_per_worker)
 
     return trial
+
+
+def fit_in_trial(
+    config: Config,
+    plan: TrainingPlan,
+    tracked: TrackedRun,
+    cpus_per_worker: float,
+    run_name: str = RUN_NAME,
+) -> None:
+    """Inside a Tune trial: fit on Ray Train reporting every epoch, log the model, close the run."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    model_path, _ = fit_and_save(
+        config,
+        plan,
+        tracked,
+        log=lambda line: None,
+        callbacks=[TuneReportCallback()],
+        run_name=run_name,
+        cpus_per_worker=cpus_per_worker,
+    )
+    tracked.set_tags({"regional_lstm.model_uri": log_model(tracked, model_path)})
+    tracked.finish()

@@ -22,7 +22,7 @@ from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.plots import plot_nse_cdf_comparison
 from regional_lstm.evaluation.predict import predict_period
-from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, start_run
+from regional_lstm.tracking.runs import TrackedRun, closing, fingerprint, log_results, start_run
 from regional_lstm.workflows.evaluate import Evaluation, log_evaluation, write_results
 from regional_lstm.workflows.members import train_all
 from regional_lstm.workflows.run import ensure_store
@@ -100,12 +100,8 @@ def pub(config: Config, *, folds: int | None = None, log=print) -> PubOutcome:
         config, "pub", data_fingerprint=fingerprint(config.DATA_STORE, basins, periods)
     )
     parent.set_tags({"regional_lstm.pub_folds": str(k)})
-    try:
+    with closing(parent):
         outcome = _pub_tracked(config, configs, assignment, k, reader, parent, log)
-    except BaseException as error:
-        parent.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-        raise
-    parent.finish()
     return outcome
 
 

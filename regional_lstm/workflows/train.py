@@ -18,7 +18,14 @@ from regional_lstm.distributed.cluster import ray_session
 from regional_lstm.distributed.train import train_on_ray
 from regional_lstm.errors import ConfigError
 from regional_lstm.tracking.models import log_model, register
-from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, reopen, start_run
+from regional_lstm.tracking.runs import (
+    TrackedRun,
+    closing,
+    fingerprint,
+    log_results,
+    reopen,
+    start_run,
+)
 from regional_lstm.tracking.store import tracking_uri
 from regional_lstm.training.checkpoint import read_checkpoint
 from regional_lstm.training.fit import TrainingPlan
@@ -66,12 +73,8 @@ def train(
         shutil.rmtree(ray_dir)
     guard_resume(config, ray_dir)
     tracked = tracked_run(config, plan, ray_dir, parent)
-    try:
+    with closing(tracked):
         outcome = _train_tracked(config, plan, tracked, log)
-    except BaseException as error:
-        tracked.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-        raise
-    tracked.finish()
     return outcome
 
 

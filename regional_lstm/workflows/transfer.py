@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from regional_lstm.artifacts import load_model
+from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import count_windows
@@ -24,7 +25,7 @@ from regional_lstm.evaluation.metrics import kge, nse
 from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.models import build_model, freeze
 from regional_lstm.tracking.models import log_model
-from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, start_run
+from regional_lstm.tracking.runs import TrackedRun, closing, fingerprint, log_results, start_run
 from regional_lstm.tracking.store import tracking_uri
 from regional_lstm.training.fit import POOL_BASINS, TrainingPlan
 from regional_lstm.workflows.donor import Donor, attribute_range_report, load_donor
@@ -67,12 +68,8 @@ def transfer(config: Config, *, log=print) -> TransferOutcome:
         data_fingerprint=fingerprint(config.DATA_STORE, basins, periods),
     )
     tracked.set_tags(donor.lineage)
-    try:
+    with closing(tracked):
         outcome = _transfer_tracked(config, donor, reader, basins, tracked, out_of_range, log)
-    except BaseException as error:
-        tracked.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-        raise
-    tracked.finish()
     return outcome
 
 
@@ -226,8 +223,6 @@ def finetune_plan(
 
 def _compare(zero_shot: Evaluation, fine_tuned: Evaluation, results_dir: Path, log) -> None:
     """Per basin NSE/KGE before and after fine-tuning, and the climatology reference."""
-    from regional_lstm.atomic import write_text
-
     table = pd.DataFrame(
         {
             "NSE_zero_shot": zero_shot.metrics["NSE"],

@@ -22,13 +22,20 @@ from regional_lstm.distributed.cluster import ray_session
 from regional_lstm.distributed.tune import grid_size, param_space, plan_resources, run_sweep
 from regional_lstm.errors import ConfigError, RegionalLSTMError
 from regional_lstm.evaluation.plots import plot_metric_vs_params
-from regional_lstm.tracking.models import log_model
-from regional_lstm.tracking.runs import TrackedRun, fingerprint, log_results, reopen, start_run
+from regional_lstm.tracking.runs import (
+    TrackedRun,
+    closing,
+    fingerprint,
+    log_results,
+    reopen,
+    start_run,
+)
 from regional_lstm.tracking.store import tracking_uri
 from regional_lstm.workflows.evaluate import evaluate_project
+from regional_lstm.workflows.members import fit_in_trial
 from regional_lstm.workflows.plan import make_plan
 from regional_lstm.workflows.run import ensure_store
-from regional_lstm.workflows.train import fit_and_save, register_if_asked
+from regional_lstm.workflows.train import register_if_asked
 
 SWEEP = "sweep"
 
@@ -74,7 +81,7 @@ def tune(config: Config, *, resume: bool = False, log=print) -> TuneOutcome:
     early_stop = config.OPTIMIZATION_EARLY_STOPPING
     if early_stop is None:
         early_stop = not grid
-    try:
+    with closing(parent):
         with ray_session(config.RAY_ADDRESS):
             cpus_per_worker, concurrent = plan_resources(config.RAY_NUM_WORKERS)
             log(
@@ -97,10 +104,6 @@ def tune(config: Config, *, resume: bool = False, log=print) -> TuneOutcome:
                 resume=resume,
             )
         outcome = _finish(config, space, results, parent, sweep_dir, log)
-    except BaseException as error:
-        parent.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-        raise
-    parent.finish()
     return outcome
 
 
@@ -134,7 +137,6 @@ def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric
 
     def trial(params: dict[str, Any]) -> None:
         import ray.tune
-        from ray.tune.integration.ray_train import TuneReportCallback
 
         trial_id = ray.tune.get_context().get_trial_id()
         # Trials keep their files apart but log to the sweep's store, under its parent run.
@@ -160,17 +162,7 @@ def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric
             data_fingerprint=fingerprint(plan.store, plan.basins, periods),
         )
         tracked.set_tags({"regional_lstm.trial_id": trial_id})
-        model_path, _ = fit_and_save(
-            config,
-            plan,
-            tracked,
-            log=lambda line: None,
-            callbacks=[TuneReportCallback()],
-            run_name=trial_id,
-            cpus_per_worker=cpus_per_worker,
-        )
-        tracked.set_tags({"regional_lstm.model_uri": log_model(tracked, model_path)})
-        tracked.finish()
+        fit_in_trial(config, plan, tracked, cpus_per_worker, run_name=trial_id)
 
     return trial
 
