@@ -46,23 +46,28 @@ def target_config(store, project, donor, **overrides):
     return tiny_config(store, project, **(values | overrides))
 
 
-def test_zero_shot_transfer_beats_each_basins_own_climatology(region, tmp_path):
+@pytest.fixture(scope="module")
+def zero_shot(region, tmp_path_factory):
     store, _, donor = region
+    project = tmp_path_factory.mktemp("zero_shot")
     lines: list[str] = []
-    outcome = transfer(target_config(store, tmp_path, donor), log=lines.append)
+    return project, transfer(target_config(store, project, donor), log=lines.append), lines
+
+
+def test_zero_shot_transfer_beats_each_basins_own_climatology(zero_shot):
+    project, outcome, _ = zero_shot
     table = outcome.zero_shot.metrics
     assert sorted(table.index) == TARGET_BASINS
     assert table["NSE"].median() > table["NSE_climatology"].median() + 0.3
     assert outcome.fine_tuned is None
-    assert not (tmp_path / "models").exists()  # zero-shot trains nothing
+    assert not (project / "models").exists()  # zero-shot trains nothing
     csv = outcome.zero_shot.results_dir / f"{TARGET_BASINS[0]}_LSTM_predictions.csv"
     assert csv.is_file()
 
 
-def test_attributes_outside_the_donors_range_are_reported_by_basin(region, tmp_path):
-    store, _, donor = region
-    lines: list[str] = []
-    outcome = transfer(target_config(store, tmp_path, donor), log=lines.append)
+def test_attributes_outside_the_donors_range_are_reported_by_basin(region, zero_shot):
+    store, _, _ = region
+    _, outcome, lines = zero_shot
     reader = StoreReader(store)
     names = ["area", "aridity", "elev_mean"]
     seen = reader.read_static(DONOR_BASINS, names)
