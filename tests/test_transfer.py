@@ -84,6 +84,17 @@ def test_attributes_outside_the_donors_range_are_reported_by_basin(region, zero_
     assert all(basin in warning for basin in expected)
 
 
+def test_donor_applies_to_the_basins_of_another_store(region, tiny_store, tmp_path):
+    _, _, donor = region
+    settings = SETTINGS | {"VALIDATION_PERIOD": [1993, 1993]}
+    config = tiny_config(tiny_store, tmp_path, LSTM_PRETRAINED_MODEL=str(donor), **settings)
+    outcome = transfer(config, log=lambda line: None)
+    assert sorted(outcome.zero_shot.metrics.index) == StoreReader(tiny_store).basins
+    assert outcome.zero_shot.metrics["NSE"].notna().all()
+    params = outcome.run.client.get_run(outcome.run.run_id).data.params
+    assert params["DATA_STORE"] == str(tiny_store)
+
+
 def test_missing_attribute_in_the_target_store_is_an_error(region, tmp_path):
     store, _, donor = region
     lacking = tmp_path / "lacking.zarr"
