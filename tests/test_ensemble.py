@@ -80,6 +80,8 @@ def test_each_member_is_a_finished_child_run_recorded_in_the_manifest(trained):
     manifest = json.loads(outcome.manifest.read_text())
     assert sorted(manifest["member_runs"]) == sorted(run.info.run_id for run in children)
     assert manifest["seeds"] == [3, 4, 5]
+    tags = client.get_run(outcome.run.run_id).data.tags
+    assert tags["regional_lstm.member_runs"] == ",".join(manifest["member_runs"])
 
 
 def test_registered_ensemble_loads_and_predicts_its_members_mean(trained, tiny_store):

@@ -107,6 +107,8 @@ def _ensemble_tracked(config, configs, parent: TrackedRun, log) -> EnsembleOutco
         },
     )
     log_results(parent, evaluation.summary, evaluation.results_dir)
+    # The registered version points at this run, and this run at its members' runs.
+    parent.set_tags({"regional_lstm.member_runs": ",".join(member_runs)})
     model_uri = log_ensemble(parent, manifest.parent)
     version = register_if_asked(config, parent, model_uri, log)
     log(f"Ensemble saved to {manifest}; MLflow run {parent.run_id} in {parent.uri}")
