@@ -27,7 +27,7 @@ def trained(ray_cluster, tiny_store, tmp_path_factory):
         tiny_store,
         tmp_path_factory.mktemp("ensemble"),
         LSTM_ENSEMBLE_SIZE=3,
-        LSTM_EPOCHS=3,
+        LSTM_EPOCHS=2,
         LSTM_SAVE_MODEL=True,
     )
     return config, ensemble(config, log=lambda line: None)

@@ -128,14 +128,12 @@ def test_relaunch_resumes_from_the_last_checkpoint(ray_cluster, tiny_store, tmp_
     assert second.state["history"][:2] == first.state["history"]
 
 
-def test_relaunch_with_another_config_in_the_same_project_is_refused(
-    ray_cluster, tiny_store, tmp_path
-):
+def test_relaunch_with_another_config_in_the_same_project_is_refused(trained):
     from regional_lstm.errors import ConfigError
 
-    train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=1), log=lambda line: None)
+    config, _, _ = trained
     with pytest.raises(ConfigError, match="changed: LSTM_HIDDEN_SIZE"):
-        train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=1, LSTM_HIDDEN_SIZE=8))
+        train(config.with_overrides(LSTM_HIDDEN_SIZE=8), log=lambda line: None)
 
 
 def test_evaluate_command_rewrites_results_for_another_period(trained):

@@ -36,7 +36,7 @@ def grid(ray_cluster, tiny_store, tmp_path_factory):
         tmp_path_factory.mktemp("grid"),
         LSTM_HIDDEN_SIZE=[8, 16],
         LSTM_LEARNING_RATE=[0.01, 0.003],
-        LSTM_EPOCHS=2,
+        LSTM_EPOCHS=1,
         OPTIMIZATION_ALGORITHM="GridSearch",
         OPTIMIZATION_METRIC="KGE",
         LSTM_SAVE_MODEL=True,
