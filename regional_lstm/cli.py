@@ -19,7 +19,8 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from regional_lstm.errors import RegionalLSTMError
 
 app = typer.Typer(
-    help="Regional LSTMs for streamflow over many basins: ingest, inspect, synthesize, train.",
+    help="Regional LSTMs for streamflow over many basins: ingest, train, tune, transfer to "
+    "ungauged basins, PUB cross-validation, seed ensembles.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
