@@ -61,8 +61,10 @@ def main() -> None:
         "(b) zarr slice per read": (_zarr_reader(store, args.lookback), slow),
         "(c) basin-block cache": (_block_cache_reader(store, args.lookback), args.reads),
     }
-    print(f"windows of {args.lookback} days x {len(WINDOW_VARIABLES)} variables, "
-          f"median of {args.repeats} repeats")
+    print(
+        f"windows of {args.lookback} days x {len(WINDOW_VARIABLES)} variables, "
+        f"median of {args.repeats} repeats"
+    )
     baseline = None
     for name, (reader, reads) in readers.items():
         rate = _reads_per_second(reader, basins[:reads], starts[:reads], args.repeats)
@@ -76,8 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--years", type=int, default=30)
     parser.add_argument("--lookback", type=int, default=365, help="window length in days")
     parser.add_argument("--reads", type=int, default=2000)
-    parser.add_argument("--slow-reads", type=int, default=200,
-                        help="how many of the reads (a) and (b) serve")
+    parser.add_argument(
+        "--slow-reads", type=int, default=200, help="how many of the reads (a) and (b) serve"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", help="where to write the store (default: a new temp dir)")
