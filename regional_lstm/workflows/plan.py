@@ -83,16 +83,23 @@ def make_plan(config: Config) -> TrainingPlan:
         model=model,
         norm=norm,
         counts=counts,
-        train_period=config.train_period,
-        early_stopping_period=config.early_stopping_period,
-        epochs=int(config.LSTM_EPOCHS),
-        batch_size=int(config.LSTM_BATCH_SIZE),
-        learning_rate=float(config.LSTM_LEARNING_RATE),
-        weight_decay=float(config.LSTM_L2_REGULARIZATION),
-        patience=int(config.LSTM_LEARNING_PATIENCE),
-        loss=config.LSTM_LOSS,
         loss_weights=weights,
-        gradient_clip=float(config.LSTM_GRADIENT_CLIP),
-        samples_per_epoch=config.LSTM_SAMPLES_PER_EPOCH,
-        seed=int(config.SEED),
+        **schedule(config),
     )
+
+
+def schedule(config: Config) -> dict:
+    """The TrainingPlan fields that come straight from the config: periods and optimisation."""
+    return {
+        "train_period": config.train_period,
+        "early_stopping_period": config.early_stopping_period,
+        "epochs": int(config.LSTM_EPOCHS),
+        "batch_size": int(config.LSTM_BATCH_SIZE),
+        "learning_rate": float(config.LSTM_LEARNING_RATE),
+        "weight_decay": float(config.LSTM_L2_REGULARIZATION),
+        "patience": int(config.LSTM_LEARNING_PATIENCE),
+        "loss": config.LSTM_LOSS,
+        "gradient_clip": float(config.LSTM_GRADIENT_CLIP),
+        "samples_per_epoch": config.LSTM_SAMPLES_PER_EPOCH,
+        "seed": int(config.SEED),
+    }

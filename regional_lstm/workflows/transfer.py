@@ -30,7 +30,7 @@ from regional_lstm.tracking.store import tracking_uri
 from regional_lstm.training.fit import POOL_BASINS, TrainingPlan
 from regional_lstm.workflows.donor import Donor, attribute_range_report, load_donor
 from regional_lstm.workflows.evaluate import Evaluation, log_evaluation, write_results
-from regional_lstm.workflows.plan import check_period_in_store
+from regional_lstm.workflows.plan import check_period_in_store, schedule
 from regional_lstm.workflows.run import ensure_store
 from regional_lstm.workflows.train import fit_and_save, guard_resume, register_if_asked
 
@@ -204,20 +204,10 @@ def finetune_plan(
         model=card.model,
         norm=card.normalization,
         counts=counts,
-        train_period=config.train_period,
-        early_stopping_period=config.early_stopping_period,
-        epochs=int(epochs),
-        batch_size=int(config.LSTM_BATCH_SIZE),
-        learning_rate=float(config.LSTM_LEARNING_RATE),
-        weight_decay=float(config.LSTM_L2_REGULARIZATION),
-        patience=int(config.LSTM_LEARNING_PATIENCE),
-        loss=config.LSTM_LOSS,
         loss_weights=tuple(1.0 for _ in card.data.targets),
-        gradient_clip=float(config.LSTM_GRADIENT_CLIP),
-        samples_per_epoch=config.LSTM_SAMPLES_PER_EPOCH,
-        seed=int(config.SEED),
         initial_weights=str(donor.path),
         frozen=frozen,
+        **(schedule(config) | {"epochs": int(epochs)}),
     )
 
 
