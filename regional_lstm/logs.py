@@ -1,0 +1,58 @@
+"""Where the toolkit's messages go: one ``logging`` logger per module under ``regional_lstm``.
+
+Library code only calls ``logging.getLogger(__name__)``; the CLI calls :func:`configure` once so
+our lines reach stdout (rich on a terminal, plain text in a log or a pipe) and third-party chatter
+(MLflow's database set-up, alembic migrations, Ray's start-up banner) stays out of the console.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+ROOT = "regional_lstm"
+QUIET = ("mlflow", "alembic", "ray", "urllib3", "filelock", "fsspec", "numcodecs", "matplotlib")
+
+
+class _PlainFormatter(logging.Formatter):
+    """The message alone; warnings and errors say so in front."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        return message
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Send our log records to stdout and quieten third-party loggers (idempotent)."""
+    logger = logging.getLogger(ROOT)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(
+            console=Console(soft_wrap=True),
+            show_time=False,
+            show_path=False,
+            markup=False,
+            rich_tracebacks=False,
+        )
+    else:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(_PlainFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    quiet_third_party()
+
+
+def quiet_third_party() -> None:
+    """Third-party loggers at WARNING, and their start-up notices out of the console."""
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow asks for type hints on any pyfunc `predict` it cannot introspect; ours are typed.
+    warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)
