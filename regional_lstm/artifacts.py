@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from regional_lstm import __version__
-from regional_lstm.atomic import write_text
+from regional_lstm.atomic import atomic_path, write_bytes, write_text
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.sampling import DataSpec
 from regional_lstm.errors import RegionalLSTMError
@@ -72,11 +72,9 @@ def sidecar_path(weights: Path) -> Path:
 
 
 def save_model(weights_path: Path, state_dict: dict[str, torch.Tensor], card: ModelCard) -> Path:
-    """Write ``<name>.pt`` (tensors only) and ``<name>.json``, each via a temporary file."""
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = weights_path.with_name(f".{weights_path.name}.tmp")
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
-    tmp.replace(weights_path)
+    """Write ``<name>.pt`` (tensors only) and ``<name>.json``, each atomically."""
+    with atomic_path(weights_path) as tmp:
+        torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
     write_text(sidecar_path(weights_path), json.dumps(card.to_dict(), indent=1))
     return weights_path
 
@@ -112,14 +110,11 @@ def save_ensemble(folder: Path, members: list[Path], info: dict[str, Any]) -> Pa
     entries = []
     for i, weights in enumerate(members):
         target = folder / f"member_{i}" / weights.name
-        target.parent.mkdir(parents=True, exist_ok=True)
         for source, destination in (
             (weights, target),
             (sidecar_path(weights), sidecar_path(target)),
         ):
-            tmp = destination.with_name(f".{destination.name}.tmp")
-            tmp.write_bytes(source.read_bytes())
-            tmp.replace(destination)
+            write_bytes(destination, source.read_bytes())
         entries.append(str(target.relative_to(folder)))
     manifest = {
         "format": ENSEMBLE_FORMAT,

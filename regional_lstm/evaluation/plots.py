@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from regional_lstm.atomic import atomic_path
+
 
 def plot_hydrograph(path: Path, basin: str, table: pd.DataFrame, nse: float) -> Path:
     """Observed vs predicted discharge over the evaluation period."""
@@ -27,11 +29,12 @@ def plot_hydrograph(path: Path, basin: str, table: pd.DataFrame, nse: float) -> 
 
 
 def _save(fig, path: Path) -> None:
-    """Write the PNG under a temporary name and rename it: a reader never sees half a file."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    """Write the figure atomically (a reader never sees half a file), then free it."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 def plot_nse_cdf(path: Path, nse: pd.Series) -> Path:

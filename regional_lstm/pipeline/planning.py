@@ -9,7 +9,7 @@ from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec, count_windows
 from regional_lstm.errors import ConfigError
 from regional_lstm.models import ModelSpec
-from regional_lstm.training.fit import POOL_BASINS, TrainingPlan
+from regional_lstm.training.plan import TrainingPlan
 
 
 def targets_of(config: Config) -> tuple[str, ...]:
@@ -58,7 +58,7 @@ def make_plan(config: Config) -> TrainingPlan:
         targets,
         int(config.LSTM_LOOKBACK),
     )
-    counts = count_windows(reader, basins, config.train_period, data, norm, POOL_BASINS)
+    counts = count_windows(reader, basins, config.train_period, data, norm)
     if not any(counts.values()):
         raise ConfigError(
             f"no training windows: no basin has {data.lookback} gap-free input days ending on an "
