@@ -71,7 +71,7 @@ def main() -> None:
     norm = fit_normalization(
         reader, reader.basins, period.start, period.end, DYNAMIC, STATIC, ("streamflow",)
     )
-    counts = count_windows(reader, reader.basins, period, spec, norm, pool_basins=256)
+    counts = count_windows(reader, reader.basins, period, spec, norm)
     # Small pools so every epoch really loads blocks from the store while training runs.
     sampler = TrainSampler(
         reader,

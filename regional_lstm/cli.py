@@ -144,7 +144,7 @@ def train(
     from regional_lstm.config import load_config
     from regional_lstm.workflows.train import train as train_workflow
 
-    train_workflow(load_config(config), restart=restart, log=_log)
+    train_workflow(load_config(config), restart=restart)
 
 
 @app.command()
@@ -156,7 +156,7 @@ def run(
     from regional_lstm.config import load_config
     from regional_lstm.workflows.run import run as run_workflow
 
-    run_workflow(load_config(config), restart=restart, log=_log)
+    run_workflow(load_config(config), restart=restart)
 
 
 @app.command()
@@ -170,7 +170,7 @@ def tune(
     from regional_lstm.config import load_config
     from regional_lstm.workflows.tune import tune as tune_workflow
 
-    tune_workflow(load_config(config), resume=resume, log=_log)
+    tune_workflow(load_config(config), resume=resume)
 
 
 @app.command()
@@ -192,18 +192,9 @@ def evaluate(
     ] = None,
 ) -> None:
     """Re-evaluate a saved model (VALIDATION_PERIOD unless --period) and rewrite results/."""
-    from regional_lstm.config_periods import Period
-    from regional_lstm.errors import ConfigError
     from regional_lstm.workflows.evaluate import evaluate_tracked
 
-    parsed = None
-    if period is not None:
-        parts = [p.strip() for p in period.split(",")]
-        try:
-            parsed = Period.parse([int(p) if p.isdigit() else p for p in parts])
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"--period {period!r}: {error}") from None
-    evaluate_tracked(project_dir, period=parsed, plots=plots, mc_dropout=mc_dropout, log=_log)
+    evaluate_tracked(project_dir, period=period, plots=plots, mc_dropout=mc_dropout)
 
 
 @app.command()
@@ -216,7 +207,7 @@ def transfer(
     from regional_lstm.config import load_config
     from regional_lstm.workflows.transfer import transfer as transfer_workflow
 
-    transfer_workflow(load_config(config), log=_log)
+    transfer_workflow(load_config(config))
 
 
 @app.command()
@@ -229,7 +220,7 @@ def ensemble(
     from regional_lstm.config import load_config
     from regional_lstm.workflows.ensemble import ensemble as ensemble_workflow
 
-    ensemble_workflow(load_config(config), log=_log)
+    ensemble_workflow(load_config(config))
 
 
 @app.command()
@@ -243,11 +234,7 @@ def pub(
     from regional_lstm.config import load_config
     from regional_lstm.workflows.pub import pub as pub_workflow
 
-    pub_workflow(load_config(config), folds=folds, log=_log)
-
-
-def _log(line: str) -> None:
-    out.print(line, markup=False, highlight=False, soft_wrap=True)
+    pub_workflow(load_config(config), folds=folds)
 
 
 registry = typer.Typer(
@@ -375,6 +362,9 @@ def main() -> None:
 
     Exit codes: 1 for bad data or configs, 2 for bad command-line usage, 130 on Ctrl-C.
     """
+    from regional_lstm.logs import configure
+
+    configure()
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as error:

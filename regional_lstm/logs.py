@@ -15,7 +15,7 @@ ROOT = "regional_lstm"
 QUIET = ("mlflow", "alembic", "ray", "urllib3", "filelock", "fsspec", "numcodecs", "matplotlib")
 
 
-class _PlainFormatter(logging.Formatter):
+class PlainFormatter(logging.Formatter):
     """The message alone; warnings and errors say so in front."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -43,7 +43,7 @@ def configure(level: int = logging.INFO) -> None:
         )
     else:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(_PlainFormatter())
+        handler.setFormatter(PlainFormatter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -156,17 +158,47 @@ def ray_cluster():
     ray.shutdown()
 
 
-def train_in_process(config, log=None) -> Path:
+class _Lines(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        from regional_lstm.logs import PlainFormatter
+
+        super().__init__(logging.INFO)
+        self.lines = lines
+        self.setFormatter(PlainFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@contextmanager
+def log_lines() -> Iterator[list[str]]:
+    """The toolkit's log lines while the block runs, as the CLI prints them ("warning: ...").
+
+    For fixtures wider than one test, where pytest's caplog cannot go.
+    """
+    logger = logging.getLogger("regional_lstm")
+    lines: list[str] = []
+    handler, level = _Lines(lines), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def train_in_process(config) -> Path:
     """Train ``config`` with the plain PyTorch loop (no Ray) and save its best model.
 
     For tests that need a trained model but are not about Ray: the same ``fit`` the Ray
     workers run, one process, the model saved where `train` would put it.
     """
     from regional_lstm.artifacts import ModelCard, save_model
+    from regional_lstm.pipeline.layout import BEST_MODEL
+    from regional_lstm.pipeline.planning import make_plan
     from regional_lstm.training.checkpoint import read_checkpoint
     from regional_lstm.training.fit import WorkerContext, fit
-    from regional_lstm.workflows.evaluate import BEST_MODEL
-    from regional_lstm.workflows.plan import make_plan
 
     plan = make_plan(config)
     kept: dict[str, object] = {}
@@ -175,7 +207,7 @@ def train_in_process(config, log=None) -> Path:
         if folder is not None:
             kept["best"] = read_checkpoint(folder)[1]
 
-    state = fit(plan, WorkerContext(report=report, log=log or (lambda line: None)))
+    state = fit(plan, WorkerContext(report=report))
     card = ModelCard(
         plan.model,
         plan.data,

@@ -12,11 +12,11 @@ import pytest
 from regional_lstm.artifacts import load_members
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.predict import predict_frame
+from regional_lstm.pipeline.members import train_all
 from regional_lstm.tracking.models import using_store
 from regional_lstm.workflows.ensemble import ensemble, member_configs
-from regional_lstm.workflows.members import train_all
 from regional_lstm.workflows.transfer import transfer
-from tests.conftest import model_input, tiny_config
+from tests.conftest import log_lines, model_input, tiny_config
 
 pytestmark = pytest.mark.ray
 
@@ -30,7 +30,7 @@ def trained(ray_cluster, tiny_store, tmp_path_factory):
         LSTM_EPOCHS=2,
         LSTM_SAVE_MODEL=True,
     )
-    return config, ensemble(config, log=lambda line: None)
+    return config, ensemble(config)
 
 
 def test_members_differ_so_the_ensemble_has_spread(trained):
@@ -106,17 +106,15 @@ def test_ensemble_serves_as_a_donor_for_transfer(trained, tiny_store, tmp_path):
         BASINS=["syn0005", "syn0006"],
         LSTM_PRETRAINED_MODEL=str(outcome.manifest.parent),
     )
-    result = transfer(target, log=lambda line: None)
+    result = transfer(target)
     assert sorted(result.zero_shot.metrics.index) == ["syn0005", "syn0006"]
     assert "coverage_90" in result.zero_shot.metrics
 
 
 def test_relaunch_skips_members_that_finished(trained):
     config, outcome = trained
-    lines: list[str] = []
-    models = train_all(
-        member_configs(config), outcome.run, storage=config.PROJECT_DIR / "ray", log=lines.append
-    )
+    with log_lines() as lines:
+        models = train_all(member_configs(config), outcome.run, storage=config.PROJECT_DIR / "ray")
     assert len(models) == 3
     assert sum("trained already" in line for line in lines) == 3
 

@@ -14,7 +14,8 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.predict import predict_mc_dropout
-from regional_lstm.workflows.evaluate import BEST_MODEL, evaluate_project
+from regional_lstm.pipeline.layout import BEST_MODEL
+from regional_lstm.pipeline.results import evaluate_project
 from tests.conftest import run_cli, tiny_config, train_in_process
 
 BASIN = "syn0001"
@@ -32,7 +33,7 @@ def project(tiny_store, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def evaluation(project):
-    return evaluate_project(project, mc_dropout=8, plots=False, log=lambda line: None)
+    return evaluate_project(project, mc_dropout=8, plots=False)
 
 
 def mc_passes(

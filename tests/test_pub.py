@@ -11,9 +11,9 @@ import yaml
 
 from regional_lstm.artifacts import load_model
 from regional_lstm.errors import ConfigError
-from regional_lstm.workflows.evaluate import BEST_MODEL
+from regional_lstm.pipeline.layout import BEST_MODEL
 from regional_lstm.workflows.pub import assign_folds, pub
-from tests.conftest import assert_one_line_error, run_cli, tiny_config
+from tests.conftest import assert_one_line_error, log_lines, run_cli, tiny_config
 
 BASINS = [f"b{i:02d}" for i in range(12)]
 TINY_BASINS = [f"syn{i:04d}" for i in range(1, 7)]
@@ -70,8 +70,8 @@ def test_cli_refuses_fewer_than_two_folds_before_training(tiny_store, tmp_path):
 def experiment(ray_cluster, tiny_store, tmp_path_factory):
     """One 3-fold PUB run over the 6 tiny basins: 3 fold models and the gauged one."""
     config = tiny_config(tiny_store, tmp_path_factory.mktemp("pub"), LSTM_EPOCHS=1)
-    lines: list[str] = []
-    return config, pub(config, folds=3, log=lines.append), lines
+    with log_lines() as lines:
+        return config, pub(config, folds=3), lines
 
 
 @pytest.mark.ray

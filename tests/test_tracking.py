@@ -26,7 +26,7 @@ pytestmark = pytest.mark.ray
 def outcome(ray_cluster, tiny_store, tmp_path_factory):
     project = tmp_path_factory.mktemp("tracked")
     config = tiny_config(tiny_store, project, LSTM_SAVE_MODEL=True, LSTM_EPOCHS=3)
-    return config, train(config, log=lambda line: None)
+    return config, train(config)
 
 
 def test_default_store_is_an_absolute_sqlite_file_in_the_project(outcome):

@@ -11,7 +11,7 @@ from regional_lstm.artifacts import load_model
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.workflows.train import train
-from tests.conftest import tiny_config
+from tests.conftest import log_lines, tiny_config
 
 pytestmark = pytest.mark.ray
 
@@ -30,8 +30,8 @@ MODELS = {
 def trained(request, ray_cluster, tiny_store, tmp_path_factory):
     project = tmp_path_factory.mktemp(request.param)
     config = tiny_config(tiny_store, project, **MODELS[request.param])
-    lines: list[str] = []
-    outcome = train(config, log=lines.append)
+    with log_lines() as lines:
+        outcome = train(config)
     return config, outcome, lines
 
 
@@ -119,10 +119,10 @@ def test_metrics_table_has_a_row_per_basin_and_the_summary_columns(trained):
 
 
 def test_relaunch_resumes_from_the_last_checkpoint(ray_cluster, tiny_store, tmp_path):
-    first = train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=2), log=lambda line: None)
+    first = train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=2))
     assert len(first.state["history"]) == 2
-    lines: list[str] = []
-    second = train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=3), log=lines.append)
+    with log_lines() as lines:
+        second = train(tiny_config(tiny_store, tmp_path, LSTM_EPOCHS=3))
     assert any(line.startswith("Resuming from epoch 2") for line in lines)
     assert [h["epoch"] for h in second.state["history"]] == [1, 2, 3]
     assert second.state["history"][:2] == first.state["history"]
@@ -133,7 +133,7 @@ def test_relaunch_with_another_config_in_the_same_project_is_refused(trained):
 
     config, _, _ = trained
     with pytest.raises(ConfigError, match="changed: LSTM_HIDDEN_SIZE"):
-        train(config.with_overrides(LSTM_HIDDEN_SIZE=8), log=lambda line: None)
+        train(config.with_overrides(LSTM_HIDDEN_SIZE=8))
 
 
 def test_evaluate_command_rewrites_results_for_another_period(trained):

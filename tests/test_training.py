@@ -14,12 +14,12 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import fit_normalization
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import BasinBlock, TrainSampler, gather_windows
+from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.training.checkpoint import read_checkpoint
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.loop import EarlyStopping
 from regional_lstm.training.loss import mse, nse_star
-from regional_lstm.workflows.plan import make_plan
-from tests.conftest import tiny_config
+from tests.conftest import log_lines, tiny_config
 
 
 def block_of(x: np.ndarray, y: np.ndarray, period_start: int = 0) -> BasinBlock:
@@ -42,15 +42,15 @@ def plan(tiny_store, tmp_path_factory):
 
 def run_fit(plan, epochs: int, resume_from: Path | None = None, keep: Path | None = None):
     """Train ``epochs``; return the final state and the checkpoint folder kept at ``keep``."""
-    lines: list[str] = []
 
     def report(metrics, folder):
         if keep is not None and folder is not None:
             shutil.rmtree(keep, ignore_errors=True)
             shutil.copytree(folder, keep)
 
-    ctx = WorkerContext(report=report, resume_from=resume_from, log=lines.append)
-    state = fit(_with(plan, epochs=epochs), ctx)
+    ctx = WorkerContext(report=report, resume_from=resume_from)
+    with log_lines() as lines:
+        state = fit(_with(plan, epochs=epochs), ctx)
     return state, lines
 
 
@@ -221,7 +221,8 @@ def test_snow_head_writes_flow_and_swe_columns(tiny_store, tmp_path):
     from dataclasses import asdict
 
     from regional_lstm.artifacts import ModelCard, save_model
-    from regional_lstm.workflows.evaluate import BEST_MODEL, evaluate_project
+    from regional_lstm.pipeline.layout import BEST_MODEL
+    from regional_lstm.pipeline.results import evaluate_project
 
     config = tiny_config(tiny_store, tmp_path, LSTM_USE_SNOW=True, SWE_LOSS_WEIGHT=0.5)
     snow_plan = _with(make_plan(config), epochs=1)
@@ -239,7 +240,7 @@ def test_snow_head_writes_flow_and_swe_columns(tiny_store, tmp_path):
         {"epochs": 1},
     )
     save_model(tmp_path / BEST_MODEL, best, card)
-    evaluation = evaluate_project(tmp_path, plots=False, log=lambda line: None)
+    evaluation = evaluate_project(tmp_path, plots=False)
     csv = pd.read_csv(evaluation.results_dir / "syn0001_LSTM_predictions.csv")
     assert list(csv.columns) == ["Date", "Q_obs", "Q_pred", "SWE_obs", "SWE_pred"]
     assert csv["SWE_pred"].notna().all()

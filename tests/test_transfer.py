@@ -9,13 +9,13 @@ import xarray as xr
 from regional_lstm.artifacts import load_model
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError
+from regional_lstm.pipeline.donors import load_donor
 from regional_lstm.tracking.models import log_model, promote, register
 from regional_lstm.tracking.runs import start_run
 from regional_lstm.training.checkpoint import read_checkpoint
 from regional_lstm.training.fit import WorkerContext, fit
-from regional_lstm.workflows.donor import load_donor
 from regional_lstm.workflows.transfer import finetune_plan, transfer
-from tests.conftest import tiny_config, train_in_process
+from tests.conftest import log_lines, tiny_config, train_in_process
 
 DONOR_BASINS = [f"syn{i:04d}" for i in range(1, 25)]
 TARGET_BASINS = [f"syn{i:04d}" for i in range(25, 31)]
@@ -50,8 +50,8 @@ def target_config(store, project, donor, **overrides):
 def zero_shot(region, tmp_path_factory):
     store, _, donor = region
     project = tmp_path_factory.mktemp("zero_shot")
-    lines: list[str] = []
-    return project, transfer(target_config(store, project, donor), log=lines.append), lines
+    with log_lines() as lines:
+        return project, transfer(target_config(store, project, donor)), lines
 
 
 def test_zero_shot_transfer_beats_each_basins_own_climatology(zero_shot):
@@ -88,7 +88,7 @@ def test_donor_applies_to_the_basins_of_another_store(region, tiny_store, tmp_pa
     _, _, donor = region
     settings = SETTINGS | {"VALIDATION_PERIOD": [1993, 1993]}
     config = tiny_config(tiny_store, tmp_path, LSTM_PRETRAINED_MODEL=str(donor), **settings)
-    outcome = transfer(config, log=lambda line: None)
+    outcome = transfer(config)
     assert sorted(outcome.zero_shot.metrics.index) == StoreReader(tiny_store).basins
     assert outcome.zero_shot.metrics["NSE"].notna().all()
     params = outcome.run.client.get_run(outcome.run.run_id).data.params
@@ -101,19 +101,19 @@ def test_missing_attribute_in_the_target_store_is_an_error(region, tmp_path):
     xr.open_zarr(store).drop_vars("aridity").to_zarr(lacking, consolidated=True)
     config = target_config(lacking, tmp_path / "project", donor)
     with pytest.raises(ConfigError, match=r"needs static attribute.*aridity.*lacks"):
-        transfer(config, log=lambda line: None)
+        transfer(config)
 
 
 def test_inputs_other_than_the_donors_are_refused(region, tmp_path):
     store, _, donor = region
     config = target_config(store, tmp_path, donor, STATIC_ATTRIBUTES=["area", "aridity"])
     with pytest.raises(ConfigError, match=r"STATIC_ATTRIBUTES .* differ from the donor's"):
-        transfer(config, log=lambda line: None)
+        transfer(config)
 
 
 def test_transfer_needs_a_donor(tiny_store, tmp_path):
     with pytest.raises(ConfigError, match="transfer needs LSTM_PRETRAINED_MODEL"):
-        transfer(tiny_config(tiny_store, tmp_path), log=lambda line: None)
+        transfer(tiny_config(tiny_store, tmp_path))
 
 
 def test_registered_donor_is_found_by_alias_and_recorded_as_lineage(region, tmp_path):
@@ -125,7 +125,7 @@ def test_registered_donor_is_found_by_alias_and_recorded_as_lineage(region, tmp_
     config = target_config(
         store, tmp_path / "target", "models:/region-lstm@donor", MLFLOW_TRACKING_URI=uri
     )
-    outcome = transfer(config, log=lambda line: None)
+    outcome = transfer(config)
     tags = outcome.run.client.get_run(outcome.run.run_id).data.tags
     assert tags["regional_lstm.donor"] == "models:/region-lstm@donor"
     assert tags["regional_lstm.donor_version"] == version
@@ -180,7 +180,7 @@ def test_fine_tuning_improves_the_target_basins_and_keeps_the_donors_scaling(
         LSTM_SAMPLES_PER_EPOCH=2048,
         LSTM_SAVE_MODEL=True,
     )
-    outcome = transfer(config, log=lambda line: None)
+    outcome = transfer(config)
     assert outcome.fine_tuned.metrics["NSE"].median() > outcome.zero_shot.metrics["NSE"].median()
     _, tuned = load_model(tmp_path / "models" / "LSTM" / "best_model.pt")
     _, original = load_model(donor)

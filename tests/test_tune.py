@@ -12,9 +12,9 @@ import yaml
 from regional_lstm.artifacts import load_model
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.predict import predict_frame
+from regional_lstm.pipeline.layout import BEST_MODEL
 from regional_lstm.tracking.models import using_store
 from regional_lstm.tracking.store import client_for
-from regional_lstm.workflows.evaluate import BEST_MODEL
 from regional_lstm.workflows.tune import check_sweep, tune
 from tests.conftest import model_input, tiny_config
 
@@ -41,7 +41,7 @@ def grid(ray_cluster, tiny_store, tmp_path_factory):
         OPTIMIZATION_METRIC="KGE",
         LSTM_SAVE_MODEL=True,
     )
-    return config, tune(config, log=lambda line: None)
+    return config, tune(config)
 
 
 def test_grid_search_runs_every_point_as_a_child_run_with_kge(grid):
@@ -96,7 +96,7 @@ def test_random_search_runs_max_iterations_trials(ray_cluster, tiny_store, tmp_p
         OPTIMIZATION_MAX_ITERATIONS=3,
         OPTIMIZATION_METRIC="NSE",
     )
-    outcome = tune(config, log=lambda line: None)
+    outcome = tune(config)
     assert len(child_runs(outcome)) == 3
     assert len(outcome.trials) == 3
 

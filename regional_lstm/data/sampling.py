@@ -26,6 +26,7 @@ from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
 
 TARGET_STD_EPS = 0.1
+POOL_BASINS = 256  # basins held in memory at once per rank (training pool, validation, prediction)
 
 
 @dataclass(frozen=True)
@@ -103,20 +104,37 @@ def gather_windows(block: BasinBlock, basin_idx: np.ndarray, ends: np.ndarray, l
     }
 
 
+def iter_blocks(
+    reader: StoreReader,
+    basins: Sequence[str],
+    period: Period,
+    spec: DataSpec,
+    norm: Normalization,
+    *,
+    need_target: bool,
+    pool_basins: int = POOL_BASINS,
+) -> Iterator[tuple[BasinBlock, list[np.ndarray]]]:
+    """``basins`` in blocks of ``pool_basins``, each with its valid window ends (memory: one block).
+
+    ``need_target`` keeps only windows ending on an observed target (training and validation);
+    without it every window with gap-free inputs counts (prediction).
+    """
+    for first in range(0, len(basins), pool_basins):
+        block = load_block(reader, basins[first : first + pool_basins], period, spec, norm)
+        yield block, block.window_ends(spec.lookback, need_target)
+
+
 def count_windows(
     reader: StoreReader,
     basins: Sequence[str],
     period: Period,
     spec: DataSpec,
     norm: Normalization,
-    pool_basins: int,
 ) -> dict[str, int]:
-    """Valid training windows per basin, in one streamed pass (memory: one pool)."""
+    """Valid training windows per basin, in one streamed pass."""
     counts: dict[str, int] = {}
-    for first in range(0, len(basins), pool_basins):
-        block = load_block(reader, basins[first : first + pool_basins], period, spec, norm)
-        for basin, ends in zip(block.basins, block.window_ends(spec.lookback, True), strict=True):
-            counts[basin] = len(ends)
+    for block, ends in iter_blocks(reader, basins, period, spec, norm, need_target=True):
+        counts.update({basin: len(e) for basin, e in zip(block.basins, ends, strict=True)})
     return counts
 
 
@@ -136,7 +154,7 @@ class TrainSampler:
         rank: int = 0,
         world_size: int = 1,
         samples_per_epoch: int | None = None,
-        pool_basins: int = 256,
+        pool_basins: int = POOL_BASINS,
     ) -> None:
         self.reader, self.period, self.spec, self.norm = reader, period, spec, norm
         self.basins = [b for b in reader.basins if counts.get(b, 0) > 0]

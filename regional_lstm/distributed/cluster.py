@@ -35,3 +35,13 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[No
         yield
     finally:
         ray.shutdown()
+
+
+def cluster_has_gpu() -> bool:
+    """Whether the running Ray cluster offers at least one GPU."""
+    return ray.cluster_resources().get("GPU", 0) > 0
+
+
+def cluster_cpus() -> float:
+    """The running Ray cluster's CPUs (1 when it reports none)."""
+    return float(ray.cluster_resources().get("CPU", 1.0))

@@ -6,7 +6,7 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,11 @@ from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from regional_lstm.tracking.runs import TrackedRun
-from regional_lstm.training.fit import TrainingPlan, WorkerContext, fit
+from regional_lstm.training.fit import WorkerContext, fit
+from regional_lstm.training.plan import TrainingPlan
+
+logger = logging.getLogger(__name__)
+PACKAGE_LOGGER = "regional_lstm"
 
 
 def _worker_loop(loop_config: dict[str, Any]) -> None:
@@ -62,26 +66,39 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         wrap_model=ray.train.torch.prepare_model,
         report=report,
         resume_from=resume_dir,
-        log=_file_logger(Path(loop_config["log_file"])) if rank == 0 else (lambda line: None),
     )
-    fit(plan, ctx)
-
-
-def _file_logger(path: Path) -> Callable[[str], None]:
-    """Rank 0's log: appended to the run's log file (which the driver follows) and printed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def log(line: str) -> None:
-        with path.open("a") as handle:
-            handle.write(line + "\n")
-        print(line, flush=True)
-
-    return log
+    with _rank_log(Path(loop_config["log_file"]), rank):
+        fit(plan, ctx)
 
 
 @contextmanager
-def follow(path: Path, log: Callable[[str], None], interval_s: float = 0.5) -> Iterator[None]:
-    """Pass lines appended to ``path`` to ``log`` while the block runs (the epoch lines)."""
+def _rank_log(path: Path, rank: int) -> Iterator[None]:
+    """Rank 0's messages go to the run's log file (which the driver follows) and its stdout;
+    the other ranks keep only warnings, so each epoch line appears once."""
+    package = logging.getLogger(PACKAGE_LOGGER)
+    handlers: list[logging.Handler] = []
+    if rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handlers = [logging.FileHandler(path), logging.StreamHandler()]
+    previous = package.level, package.propagate
+    package.setLevel(logging.INFO if rank == 0 else logging.WARNING)
+    package.propagate = rank != 0
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            package.removeHandler(handler)
+            handler.close()
+        package.setLevel(previous[0])
+        package.propagate = previous[1]
+
+
+@contextmanager
+def follow(path: Path, interval_s: float = 0.5) -> Iterator[None]:
+    """Log the lines appended to ``path`` while the block runs (the workers' epoch lines)."""
     start = path.stat().st_size if path.exists() else 0
     stop = threading.Event()
 
@@ -96,7 +113,7 @@ def follow(path: Path, log: Callable[[str], None], interval_s: float = 0.5) -> I
                     complete = chunk[: chunk.rfind("\n") + 1]
                     position += len(complete.encode())
                 for line in complete.splitlines():
-                    log(line)
+                    logger.info(line)
             if finished:
                 return
 
@@ -115,7 +132,6 @@ def train_on_ray(
     storage_path: Path,
     run_name: str,
     log_file: Path,
-    log: Callable[[str], None],
     tracked: TrackedRun | None = None,
     num_workers: int,
     use_gpu: bool,
@@ -148,7 +164,7 @@ def train_on_ray(
             callbacks=list(callbacks),
         ),
     )
-    with follow(log_file, log):
+    with follow(log_file):
         result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {run_name} finished without a checkpoint")

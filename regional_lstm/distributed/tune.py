@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
+
+from regional_lstm.distributed.cluster import cluster_cpus
+from regional_lstm.progress import progress
 
 TRIAL_CPU = 0.01
 RESERVED_SHARE = 0.45
@@ -25,6 +27,23 @@ def param_space(space: dict[str, list[Any]], grid: bool) -> dict[str, Any]:
     """Tune's space: every list value tried (grid) or drawn uniformly per trial (random)."""
     make = tune.grid_search if grid else tune.choice
     return {key: make(list(values)) for key, values in space.items()}
+
+
+def grid_over(labels: list[str]) -> dict[str, Any]:
+    """A one-key grid: every label in its own trial (how several models train at once)."""
+    return tune.grid_search(list(labels))
+
+
+def report_to_tune() -> Any:
+    """The Ray Train callback that passes a trial's per-epoch reports on to Tune."""
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    return TuneReportCallback()
+
+
+def trial_id() -> str:
+    """The running Tune trial's id (inside a trial function)."""
+    return tune.get_context().get_trial_id()
 
 
 def grid_size(space: dict[str, list[Any]]) -> int:
@@ -39,10 +58,23 @@ def plan_resources(num_workers: int) -> tuple[float, int]:
     sometimes released only after the next trial asks for its own, and a full reservation then
     waits forever (seen on 2 CPUs). Reservations are bookkeeping; they do not limit compute.
     """
-    total = float(ray.cluster_resources().get("CPU", 1.0))
+    total = cluster_cpus()
     concurrent = max(1, int(total // num_workers))
     per_worker = min(1.0, RESERVED_SHARE * (total / concurrent - TRIAL_CPU) / num_workers)
     return round(per_worker, 3), concurrent
+
+
+class _TrialProgress(tune.Callback):
+    """Advances a progress bar as trials end (finished, stopped early or failed)."""
+
+    def __init__(self, advance) -> None:
+        self.advance = advance
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self.advance(item=trial.trial_id)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self.advance(item=f"{trial.trial_id} failed")
 
 
 def run_sweep(
@@ -64,7 +96,8 @@ def run_sweep(
     folder = storage_path / name
     if resume and tune.Tuner.can_restore(str(folder)):
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_errored=True)
-        return tuner.fit()
+        with progress(None, name):
+            return tuner.fit()
     scheduler = None
     if early_stop and max_epochs > 1:
         # A stopped trial is killed before it saves its model, so no decision may fall on the
@@ -76,7 +109,42 @@ def run_sweep(
             grace_period=min(max_epochs - 1, 3),
             reduction_factor=3,
         )
-    tuner = tune.Tuner(
+    with progress(num_samples * _grid_points(space), name) as advance:
+        return _tuner(
+            trainable,
+            space,
+            metric,
+            num_samples,
+            scheduler,
+            max_concurrent,
+            seed,
+            storage_path,
+            name,
+            _TrialProgress(advance),
+        ).fit()
+
+
+def _grid_points(space: dict[str, Any]) -> int:
+    """Trials per sample: the product of the grid axes (1 without a grid)."""
+    sizes = [
+        len(v["grid_search"]) for v in space.values() if isinstance(v, dict) and "grid_search" in v
+    ]
+    return math.prod(sizes)
+
+
+def _tuner(
+    trainable,
+    space,
+    metric,
+    num_samples,
+    scheduler,
+    max_concurrent,
+    seed,
+    storage_path,
+    name,
+    callback,
+) -> tune.Tuner:
+    return tune.Tuner(
         trainable,
         param_space=space,
         tune_config=tune.TuneConfig(
@@ -86,6 +154,10 @@ def run_sweep(
             scheduler=scheduler,
             search_alg=BasicVariantGenerator(max_concurrent=max_concurrent, random_state=seed),
         ),
-        run_config=tune.RunConfig(name=name, storage_path=str(storage_path.absolute()), verbose=0),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(storage_path.absolute()),
+            verbose=0,
+            callbacks=[callback],
+        ),
     )
-    return tuner.fit()

@@ -13,11 +13,41 @@ from torch import nn
 from regional_lstm.artifacts import ModelCard
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import BasinBlock, load_block
+from regional_lstm.data.sampling import BasinBlock, gather_windows, iter_blocks
 from regional_lstm.errors import RegionalLSTMError
-from regional_lstm.training.loop import predict_block
+from regional_lstm.progress import progress
 
-POOL_BASINS = 256
+EVAL_BATCH_SIZE = 1024
+
+
+@torch.no_grad()
+def predict_block(
+    model: nn.Module,
+    block: BasinBlock,
+    ends: list[np.ndarray],
+    lookback: int,
+    batch_size: int,
+    device: torch.device,
+    *,
+    stochastic: bool = False,
+) -> list[np.ndarray]:
+    """Standardised predictions (n_ends, n_targets) for each basin's window ends.
+
+    The model is put in eval mode unless ``stochastic`` (MC-dropout keeps its dropout on).
+    """
+    if not stochastic:
+        model.eval()
+    basin_idx = np.concatenate([np.full(len(e), i) for i, e in enumerate(ends)]).astype(np.int64)
+    flat_ends = np.concatenate(ends).astype(np.int64)
+    out = []
+    for first in range(0, len(flat_ends), batch_size):
+        part = slice(first, first + batch_size)
+        batch = gather_windows(block, basin_idx[part], flat_ends[part], lookback)
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out.append(model(batch)["y_hat"].float().cpu().numpy())
+    n_targets = block.y.shape[-1]
+    flat = np.concatenate(out) if out else np.empty((0, n_targets), np.float32)
+    return np.split(flat, np.cumsum([len(e) for e in ends])[:-1])
 
 
 def predict_period(
@@ -27,7 +57,7 @@ def predict_period(
     basins: Sequence[str],
     period: Period,
     *,
-    batch_size: int = 1024,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: torch.device | None = None,
     stochastic: bool = False,
 ) -> dict[str, pd.DataFrame]:
@@ -38,29 +68,31 @@ def predict_period(
     """
     device = device or torch.device("cpu")
     targets = list(card.data.targets)
+    times = reader.time_slice(period.start, period.end)
+    dates = pd.DatetimeIndex(reader.time[times], name="Date")
     out: dict[str, pd.DataFrame] = {}
-    for first in range(0, len(basins), POOL_BASINS):
-        chunk = list(basins[first : first + POOL_BASINS])
-        block = load_block(reader, chunk, period, card.data, card.normalization)
-        ends = block.window_ends(card.data.lookback, need_target=False)
-        predictions = predict_block(
-            model, block, ends, card.data.lookback, batch_size, device, stochastic=stochastic
-        )
-        times = reader.time_slice(period.start, period.end)
-        observed = reader.read_dynamic(chunk, targets, times)
-        dates = reader.time[times]
-        for i, basin in enumerate(chunk):
-            simulated = np.full((len(dates), len(targets)), np.nan, dtype=np.float32)
-            rows = ends[i] - block.period_start
-            simulated[rows] = card.normalization.unscale_target(predictions[i], targets)
-            columns = {f"{t}_obs": observed[i, :, k] for k, t in enumerate(targets)}
-            columns |= {f"{t}_sim": simulated[:, k] for k, t in enumerate(targets)}
-            out[basin] = pd.DataFrame(columns, index=pd.DatetimeIndex(dates, name="Date"))
+    blocks = iter_blocks(
+        reader, list(basins), period, card.data, card.normalization, need_target=False
+    )
+    with progress(len(basins), f"predict {period}") as advance:
+        for block, ends in blocks:
+            predictions = predict_block(
+                model, block, ends, card.data.lookback, batch_size, device, stochastic=stochastic
+            )
+            observed = reader.read_dynamic(block.basins, targets, times)
+            for i, basin in enumerate(block.basins):
+                simulated = np.full((len(dates), len(targets)), np.nan, dtype=np.float32)
+                rows = ends[i] - block.period_start
+                simulated[rows] = card.normalization.unscale_target(predictions[i], targets)
+                columns = {f"{t}_obs": observed[i, :, k] for k, t in enumerate(targets)}
+                columns |= {f"{t}_sim": simulated[:, k] for k, t in enumerate(targets)}
+                out[basin] = pd.DataFrame(columns, index=dates)
+            advance(len(block.basins), block.basins[-1])
     return out
 
 
 def predict_frame(
-    model: nn.Module, card: ModelCard, frame: pd.DataFrame, *, batch_size: int = 1024
+    model: nn.Module, card: ModelCard, frame: pd.DataFrame, *, batch_size: int = EVAL_BATCH_SIZE
 ) -> pd.DataFrame:
     """Predict from a long table: one row per basin and day with the model's inputs.
 

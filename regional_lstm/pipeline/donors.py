@@ -7,7 +7,6 @@ target project so a transfer records exactly which files it used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,7 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError, RegionalLSTMError
 from regional_lstm.evaluation.predict import predict_period
-
-REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
+from regional_lstm.tracking.models import download_model, registry_lineage
 
 
 @dataclass(frozen=True)
@@ -52,8 +50,11 @@ def load_donor(reference: str, tracking_uri: str, download_dir: Path) -> Donor:
     a ``best_model.pt``, an ensemble folder or its ``ensemble.json``."""
     lineage: dict[str, str] = {"regional_lstm.donor": reference}
     if reference.startswith(("models:/", "runs:/")):
-        lineage |= _registry_lineage(reference, tracking_uri)
-        path = _download(reference, tracking_uri, download_dir)
+        try:
+            lineage |= registry_lineage(reference, tracking_uri)
+            path = _find_weights(reference, download_model(reference, tracking_uri, download_dir))
+        except LookupError as error:
+            raise ConfigError(f"LSTM_PRETRAINED_MODEL {reference}: {error}") from None
     else:
         path = Path(reference)
         if not path.exists():
@@ -64,56 +65,8 @@ def load_donor(reference: str, tracking_uri: str, download_dir: Path) -> Donor:
     return Donor(members, path, reference, lineage, manifest.get("statistic", "mean"))
 
 
-def _registry_lineage(reference: str, tracking_uri: str) -> dict[str, str]:
-    """The run that trained the donor and, for a registered model, its name and version."""
-    from regional_lstm.tracking.store import client_for
-
-    match = REGISTERED.match(reference)
-    if match is None:  # runs:/<run id>/<path>
-        return {"regional_lstm.donor_run_id": reference.removeprefix("runs:/").split("/")[0]}
-    client = client_for(tracking_uri)
-    name, alias, version = match["name"], match["alias"], match["version"]
-    try:
-        if version is not None:
-            found = client.get_model_version(name, version)
-        elif alias in (None, "latest"):
-            versions = client.search_model_versions(f"name = '{name}'")
-            found = max(versions, key=lambda v: int(v.version)) if versions else None
-        else:
-            found = client.get_model_version_by_alias(name, alias)
-    except Exception as error:  # MLflow raises its own exception types per store
-        raise ConfigError(
-            f"LSTM_PRETRAINED_MODEL {reference}: not found in {tracking_uri} "
-            f"({str(error).splitlines()[0]})"
-        ) from None
-    if found is None:
-        raise ConfigError(f"LSTM_PRETRAINED_MODEL {reference}: no versions in {tracking_uri}")
-    return {
-        "regional_lstm.donor_model": name,
-        "regional_lstm.donor_version": str(found.version),
-        "regional_lstm.donor_run_id": str(found.run_id),
-    }
-
-
-def _download(reference: str, tracking_uri: str, download_dir: Path) -> Path:
-    """Fetch a logged model's artifacts; returns its weights file or ensemble manifest."""
-    import mlflow
-
-    from regional_lstm.tracking.models import using_store
-
-    download_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with using_store(tracking_uri):
-            local = Path(
-                mlflow.artifacts.download_artifacts(
-                    artifact_uri=reference, dst_path=str(download_dir)
-                )
-            )
-    except Exception as error:
-        raise ConfigError(
-            f"LSTM_PRETRAINED_MODEL {reference}: cannot fetch it from "
-            f"{tracking_uri} ({str(error).splitlines()[0]})"
-        ) from None
+def _find_weights(reference: str, local: Path) -> Path:
+    """A downloaded model's ensemble manifest, else its weights file (one with a sidecar)."""
     manifests = sorted(local.rglob(ENSEMBLE_MANIFEST))
     if manifests:
         return manifests[0]

@@ -7,6 +7,7 @@ PROJECT_DIR: a relaunch skips finished models and resumes the others from their 
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,14 +15,16 @@ from typing import Any
 
 from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import ray_session
-from regional_lstm.distributed.tune import plan_resources, run_sweep
+from regional_lstm.distributed.tune import grid_over, plan_resources, report_to_tune, run_sweep
 from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.pipeline.fitting import RUN_NAME, fit_and_save, guard_resume, tracked_run
+from regional_lstm.pipeline.layout import BEST_MODEL, RAY_DIR
+from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.tracking.models import log_model
 from regional_lstm.tracking.runs import TrackedRun
-from regional_lstm.training.fit import TrainingPlan
-from regional_lstm.workflows.evaluate import BEST_MODEL
-from regional_lstm.workflows.plan import make_plan
-from regional_lstm.workflows.train import RUN_NAME, fit_and_save, guard_resume, tracked_run
+from regional_lstm.training.plan import TrainingPlan
+
+logger = logging.getLogger(__name__)
 
 MEMBER = "member"
 
@@ -31,7 +34,6 @@ def train_all(
     parent: TrackedRun,
     *,
     storage: Path,
-    log=print,
     plans: Mapping[str, TrainingPlan] | None = None,
 ) -> dict[str, Path]:
     """Train each labelled config under ``parent``; returns label -> its best_model.pt.
@@ -49,11 +51,11 @@ def train_all(
     # A model found on disk is reused only if it was trained from the same config (a PUB
     # fold with other basins would leak the held-out ones); the guard names what changed.
     for config in configs.values():
-        guard_resume(config, config.PROJECT_DIR / "ray")
+        guard_resume(config, config.PROJECT_DIR / RAY_DIR)
     todo = [label for label, path in models.items() if not path.is_file()]
     for label in models:
         if label not in todo:
-            log(f"{label}: trained already ({models[label]})")
+            logger.info(f"{label}: trained already ({models[label]})")
     if not todo:
         return models
     num_workers = {configs[label].RAY_NUM_WORKERS for label in todo}
@@ -61,14 +63,14 @@ def train_all(
         raise RegionalLSTMError("models trained together need the same RAY_NUM_WORKERS")
     with ray_session(configs[todo[0]].RAY_ADDRESS):
         cpus_per_worker, concurrent = plan_resources(num_workers.pop())
-        log(f"Training {len(todo)} model(s), {concurrent} at a time: {', '.join(todo)}")
+        logger.info(f"Training {len(todo)} model(s), {concurrent} at a time: {', '.join(todo)}")
         # Progress lives in each model's PROJECT_DIR; the Tune folder is only bookkeeping.
         shutil.rmtree(storage / MEMBER, ignore_errors=True)
         results = run_sweep(
             _trial(
                 {k: configs[k] for k in todo}, {k: plans[k] for k in todo}, parent, cpus_per_worker
             ),
-            {MEMBER: _grid(todo)},
+            {MEMBER: grid_over(todo)},
             metric="best_score",
             num_samples=1,
             max_epochs=max(plans[k].epochs for k in todo),
@@ -86,19 +88,13 @@ def train_all(
     return models
 
 
-def _grid(labels: list[str]) -> dict[str, Any]:
-    from ray import tune
-
-    return tune.grid_search(labels)
-
-
 def _trial(configs, plans, parent: TrackedRun, cpus_per_worker: float):
     """One model per trial, as a child run of ``parent``."""
 
     def trial(params: dict[str, Any]) -> None:
         label = params[MEMBER]
         config, plan = configs[label], plans[label]
-        tracked = tracked_run(config, plan, config.PROJECT_DIR / "ray", parent)
+        tracked = tracked_run(config, plan, config.PROJECT_DIR / RAY_DIR, parent)
         tracked.set_tags({"regional_lstm.member": label})
         fit_in_trial(config, plan, tracked, cpus_per_worker)
 
@@ -113,14 +109,11 @@ def fit_in_trial(
     run_name: str = RUN_NAME,
 ) -> None:
     """Inside a Tune trial: fit on Ray Train reporting every epoch, log the model, close the run."""
-    from ray.tune.integration.ray_train import TuneReportCallback
-
     model_path, _ = fit_and_save(
         config,
         plan,
         tracked,
-        log=lambda line: None,
-        callbacks=[TuneReportCallback()],
+        callbacks=[report_to_tune()],
         run_name=run_name,
         cpus_per_worker=cpus_per_worker,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from regional_lstm.tracking.store import client_for
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 MODEL_NAME = "model"
+REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
 
 
 @contextmanager
@@ -94,3 +96,46 @@ def log_ensemble(run: TrackedRun, folder: Path) -> str:
             pip_requirements=["torch", "numpy", "pandas", "xarray", "regional-lstm"],
         )
     return info.model_uri
+
+
+def registry_lineage(reference: str, uri: str) -> dict[str, str]:
+    """The run that trained a ``models:/`` or ``runs:/`` model and, if registered, its version.
+
+    Raises LookupError (one line) when the store does not know the reference.
+    """
+    match = REGISTERED.match(reference)
+    if match is None:  # runs:/<run id>/<path>
+        return {"regional_lstm.donor_run_id": reference.removeprefix("runs:/").split("/")[0]}
+    client = client_for(uri)
+    name, alias, version = match["name"], match["alias"], match["version"]
+    try:
+        if version is not None:
+            found = client.get_model_version(name, version)
+        elif alias in (None, "latest"):
+            versions = client.search_model_versions(f"name = '{name}'")
+            found = max(versions, key=lambda v: int(v.version)) if versions else None
+        else:
+            found = client.get_model_version_by_alias(name, alias)
+    except Exception as error:  # MLflow raises its own exception types per store
+        raise LookupError(f"not found in {uri} ({str(error).splitlines()[0]})") from None
+    if found is None:
+        raise LookupError(f"no versions in {uri}")
+    return {
+        "regional_lstm.donor_model": name,
+        "regional_lstm.donor_version": str(found.version),
+        "regional_lstm.donor_run_id": str(found.run_id),
+    }
+
+
+def download_model(reference: str, uri: str, download_dir: Path) -> Path:
+    """Fetch a logged model's artifacts into ``download_dir``; returns the local folder."""
+    download_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with using_store(uri):
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=reference, dst_path=str(download_dir)
+                )
+            )
+    except Exception as error:  # as above: each artifact repository has its own errors
+        raise LookupError(f"cannot fetch it from {uri} ({str(error).splitlines()[0]})") from None

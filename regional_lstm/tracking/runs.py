@@ -51,6 +51,25 @@ class TrackedRun:
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
 
+    def tag(self, key: str) -> str | None:
+        """The value of one of the run's tags (None when it has no such tag)."""
+        return self.client.get_run(self.run_id).data.tags.get(key)
+
+    def log_artifact(self, path: Path, artifact_path: str) -> None:
+        """Upload one file under ``artifact_path`` of the run's artifacts."""
+        self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
+    def children(self, *, tags: dict[str, str] | None = None, status: str | None = None):
+        """The runs whose parent is this run, optionally with the given tags or status."""
+        client = self.client
+        experiment = client.get_run(self.run_id).info.experiment_id
+        clauses = [f"tags.mlflow.parentRunId = '{self.run_id}'"]
+        clauses += [f"tags.`{key}` = '{value}'" for key, value in (tags or {}).items()]
+        if status is not None:
+            clauses.append(f"attributes.status = '{status}'")
+        found = client.search_runs([experiment], filter_string=" and ".join(clauses))
+        return [TrackedRun(self.uri, run.info.run_id) for run in found]
+
 
 def start_run(
     config: Config,

@@ -8,6 +8,7 @@ without Ray the defaults make this a single-process trainer.
 from __future__ import annotations
 
 import copy
+import logging
 import random
 import tempfile
 from collections.abc import Callable
@@ -19,45 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from regional_lstm.config_periods import Period
-from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import DataSpec, TrainSampler, load_block
-from regional_lstm.evaluation.metrics import kge, nse
-from regional_lstm.models import ModelSpec, build_model, freeze
+from regional_lstm.data.sampling import TrainSampler
+from regional_lstm.models import build_model, freeze
 from regional_lstm.training.checkpoint import read_checkpoint, write_checkpoint
-from regional_lstm.training.loop import EarlyStopping, predict_block, train_epoch
+from regional_lstm.training.loop import EarlyStopping, train_epoch
 from regional_lstm.training.loss import LOSSES
+from regional_lstm.training.plan import TrainingPlan
+from regional_lstm.training.validation import ValidationSet, median_scores
 
-EVAL_BATCH_SIZE = 1024
-POOL_BASINS = 256
-
-
-@dataclass(frozen=True)
-class TrainingPlan:
-    """Everything a worker needs, fixed by the driver before training starts (picklable)."""
-
-    store: str
-    basins: list[str]
-    data: DataSpec
-    model: ModelSpec
-    norm: Normalization
-    counts: dict[str, int]
-    train_period: Period
-    early_stopping_period: Period
-    epochs: int
-    batch_size: int
-    learning_rate: float
-    weight_decay: float
-    patience: int
-    loss: str
-    loss_weights: tuple[float, ...]
-    gradient_clip: float
-    samples_per_epoch: int | None
-    seed: int
-    selection_metric: str = "nse"  # which validation median picks the best epoch: nse or kge
-    initial_weights: str | None = None  # a donor's weights (.pt) to fine-tune from
-    frozen: tuple[str, ...] = ()  # model parts kept fixed, e.g. ("embedding", "lstm")
+logger = logging.getLogger(__name__)
 
 
 def _single_process_gather(value: Any) -> list[Any]:
@@ -75,7 +47,6 @@ class WorkerContext:
     wrap_model: Callable[[nn.Module], nn.Module] = lambda model: model
     report: Callable[[dict[str, float], Path | None], None] = lambda metrics, ckpt: None
     resume_from: Path | None = None
-    log: Callable[[str], None] = print
 
 
 def seed_everything(seed: int) -> None:
@@ -110,7 +81,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         core.load_state_dict(weights)
         optimizer.load_state_dict(optimizer_state)
         early = EarlyStopping(plan.patience, **state["early_stopping"])
-        ctx.log(f"Resuming from epoch {state['epoch']} ({ctx.resume_from})")
+        logger.info(f"Resuming from epoch {state['epoch']} ({ctx.resume_from})")
     sampler = TrainSampler(
         reader,
         plan.counts,
@@ -122,10 +93,9 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         rank=ctx.rank,
         world_size=ctx.world_size,
         samples_per_epoch=plan.samples_per_epoch,
-        pool_basins=POOL_BASINS,
     )
     loss_fn = LOSSES[plan.loss](plan.loss_weights)
-    validation = _ValidationSet(reader, plan, plan.basins[ctx.rank :: ctx.world_size])
+    validation = ValidationSet(reader, plan, plan.basins[ctx.rank :: ctx.world_size])
     for epoch in range(state["epoch"], plan.epochs):
         if state["stopped_early"]:
             break
@@ -136,11 +106,11 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         # counts differ, and a DDP forward may broadcast buffers (a collective) on each call.
         local = (total, steps, *validation.evaluate(core, loss_fn, ctx.device))
         train_loss, val_loss, scores = _combine(ctx.all_gather(local))
-        median_nse, median_kge = _median_scores(scores)
+        median_nse, median_kge = median_scores(scores)
         score = median_nse if plan.selection_metric == "nse" else median_kge
         if early.update(score, epoch):
             best_weights = copy.deepcopy(core.state_dict())
-        ctx.log(
+        logger.info(
             f"Epoch {epoch + 1}/{plan.epochs}: Train Loss: {train_loss:.3f} "
             f"Val Loss: {val_loss:.3f} NSE: {median_nse:.2f}"
         )
@@ -160,7 +130,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
             "bad_epochs": early.bad_epochs,
         }
         if early.should_stop:
-            ctx.log(f"Early stopping triggered at epoch {epoch + 1}")
+            logger.info(f"Early stopping triggered at epoch {epoch + 1}")
         state["stopped_early"] = early.should_stop
         _report(ctx, metrics, core, best_weights, optimizer, state)
     return state
@@ -186,50 +156,3 @@ def _combine(gathered: list[tuple]) -> tuple[float, float, dict[str, float]]:
     val_count = sum(g[3] for g in gathered)
     scores = {basin: value for g in gathered for basin, value in g[4].items()}
     return total / max(steps, 1), val_total / max(val_count, 1), scores
-
-
-def _median_scores(scores: dict[str, tuple[float, float]]) -> tuple[float, float]:
-    """Median NSE and KGE over basins (NaN when no basin could be scored)."""
-    if not scores:
-        return float("nan"), float("nan")
-    values = np.array(list(scores.values()), dtype=np.float64)
-    with np.errstate(all="ignore"):
-        return float(np.nanmedian(values[:, 0])), float(np.nanmedian(values[:, 1]))
-
-
-class _ValidationSet:
-    """This rank's share of the basins on the early-stopping period, kept in memory if small."""
-
-    def __init__(self, reader: StoreReader, plan: TrainingPlan, basins: list[str]) -> None:
-        self.reader, self.plan, self.basins = reader, plan, basins
-        self._blocks = None if len(basins) > POOL_BASINS else list(self._load())
-
-    def _load(self):
-        for first in range(0, len(self.basins), POOL_BASINS):
-            chunk = self.basins[first : first + POOL_BASINS]
-            block = load_block(
-                self.reader, chunk, self.plan.early_stopping_period, self.plan.data, self.plan.norm
-            )
-            yield block, block.window_ends(self.plan.data.lookback, need_target=True)
-
-    def evaluate(self, model, loss_fn, device) -> tuple[float, int, dict[str, float]]:
-        """Summed NSE* loss, window count, and (NSE, KGE) of the first target per basin."""
-        total, count, by_basin = 0.0, 0, {}
-        first = self.plan.data.targets[:1]
-        for block, ends in self._blocks if self._blocks is not None else self._load():
-            predictions = predict_block(
-                model, block, ends, self.plan.data.lookback, EVAL_BATCH_SIZE, device
-            )
-            target_std = torch.from_numpy(block.target_std())
-            for i, (basin_ends, y_hat) in enumerate(zip(ends, predictions, strict=True)):
-                if len(basin_ends) == 0:
-                    continue
-                y = torch.from_numpy(block.y[i, basin_ends])
-                std = target_std[i].expand_as(y)
-                total += float(loss_fn(torch.from_numpy(y_hat), y, std)) * len(basin_ends)
-                count += len(basin_ends)
-                # KGE's bias term is not invariant to standardisation: score in store units.
-                obs = self.plan.norm.unscale_target(block.y[i, basin_ends, :1], first)[:, 0]
-                sim = self.plan.norm.unscale_target(y_hat[:, :1], first)[:, 0]
-                by_basin[block.basins[i]] = (nse(obs, sim), kge(obs, sim))
-        return total, count, by_basin

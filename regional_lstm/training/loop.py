@@ -1,4 +1,4 @@
-"""One training epoch, windowed prediction of basin blocks, and early stopping."""
+"""One training epoch and early stopping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from regional_lstm.data.sampling import BasinBlock, gather_windows
 from regional_lstm.training.loss import LossFn
 
 
@@ -35,36 +34,6 @@ def train_epoch(
         total += float(loss.detach())
         steps += 1
     return total, steps
-
-
-@torch.no_grad()
-def predict_block(
-    model: nn.Module,
-    block: BasinBlock,
-    ends: list[np.ndarray],
-    lookback: int,
-    batch_size: int,
-    device: torch.device,
-    *,
-    stochastic: bool = False,
-) -> list[np.ndarray]:
-    """Standardised predictions (n_ends, n_targets) for each basin's window ends.
-
-    The model is put in eval mode unless ``stochastic`` (MC-dropout keeps its dropout on).
-    """
-    if not stochastic:
-        model.eval()
-    basin_idx = np.concatenate([np.full(len(e), i) for i, e in enumerate(ends)]).astype(np.int64)
-    flat_ends = np.concatenate(ends).astype(np.int64)
-    out = []
-    for first in range(0, len(flat_ends), batch_size):
-        part = slice(first, first + batch_size)
-        batch = gather_windows(block, basin_idx[part], flat_ends[part], lookback)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        out.append(model(batch)["y_hat"].float().cpu().numpy())
-    n_targets = block.y.shape[-1]
-    flat = np.concatenate(out) if out else np.empty((0, n_targets), np.float32)
-    return np.split(flat, np.cumsum([len(e) for e in ends])[:-1])
 
 
 @dataclass

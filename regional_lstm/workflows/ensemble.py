@@ -8,6 +8,7 @@ transfers like any donor.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,17 +17,15 @@ from regional_lstm.config import Config
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.pipeline.fitting import register_if_asked
+from regional_lstm.pipeline.layout import ENSEMBLE_DIR, RAY_DIR, RESULTS_DIR
+from regional_lstm.pipeline.members import train_all
+from regional_lstm.pipeline.results import Evaluation, log_evaluation, write_results
+from regional_lstm.pipeline.stores import ensure_store
 from regional_lstm.tracking.models import log_ensemble
 from regional_lstm.tracking.runs import TrackedRun, closing, fingerprint, log_results, start_run
-from regional_lstm.workflows.evaluate import (
-    ENSEMBLE_DIR,
-    Evaluation,
-    log_evaluation,
-    write_results,
-)
-from regional_lstm.workflows.members import train_all
-from regional_lstm.workflows.run import ensure_store
-from regional_lstm.workflows.train import register_if_asked
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,9 +56,9 @@ def member_configs(config: Config) -> dict[str, Config]:
     }
 
 
-def ensemble(config: Config, *, log=print) -> EnsembleOutcome:
+def ensemble(config: Config) -> EnsembleOutcome:
     """Train (or finish training) the members, evaluate them and the ensemble, log, register."""
-    ensure_store(config, log=log)
+    ensure_store(config)
     configs = member_configs(config)
     basins = config.basin_ids() or StoreReader(config.DATA_STORE).basins
     periods = {
@@ -72,12 +71,12 @@ def ensemble(config: Config, *, log=print) -> EnsembleOutcome:
         data_fingerprint=fingerprint(config.DATA_STORE, list(basins), periods),
     )
     with closing(parent):
-        outcome = _ensemble_tracked(config, configs, parent, log)
+        outcome = _ensemble_tracked(config, configs, parent)
     return outcome
 
 
-def _ensemble_tracked(config, configs, parent: TrackedRun, log) -> EnsembleOutcome:
-    models = train_all(configs, parent, storage=config.PROJECT_DIR / "ray", log=log)
+def _ensemble_tracked(config, configs, parent: TrackedRun) -> EnsembleOutcome:
+    models = train_all(configs, parent, storage=config.PROJECT_DIR / RAY_DIR)
     reader = StoreReader(config.DATA_STORE)
     period = config.VALIDATION_PERIOD
     members, member_scores, member_runs = [], {}, []
@@ -86,17 +85,19 @@ def _ensemble_tracked(config, configs, parent: TrackedRun, log) -> EnsembleOutco
         predictions = predict_period(model, card, reader, card.trained_basins, period)
         members.append(predictions)
         member_scores[label] = write_results(
-            configs[label].PROJECT_DIR / "results", reader, [predictions], plots=False
+            configs[label].PROJECT_DIR / RESULTS_DIR, reader, [predictions], plots=False
         )
-        log_evaluation(member_scores[label], f"Member {label}", log)
+        log_evaluation(member_scores[label], f"Member {label}")
         run_id = card.training.get("mlflow_run_id")
         member_runs.append(str(run_id or ""))
         if run_id:
             member_run = TrackedRun(parent.uri, run_id)
             log_results(member_run, member_scores[label].summary, member_scores[label].results_dir)
     statistic = config.LSTM_ENSEMBLE_STATISTIC
-    evaluation = write_results(config.PROJECT_DIR / "results", reader, members, statistic=statistic)
-    log_evaluation(evaluation, f"Ensemble of {len(members)} ({statistic}) {period}", log)
+    evaluation = write_results(
+        config.PROJECT_DIR / RESULTS_DIR, reader, members, statistic=statistic
+    )
+    log_evaluation(evaluation, f"Ensemble of {len(members)} ({statistic}) {period}")
     manifest = save_ensemble(
         config.PROJECT_DIR / ENSEMBLE_DIR,
         list(models.values()),
@@ -110,6 +111,6 @@ def _ensemble_tracked(config, configs, parent: TrackedRun, log) -> EnsembleOutco
     # The registered version points at this run, and this run at its members' runs.
     parent.set_tags({"regional_lstm.member_runs": ",".join(member_runs)})
     model_uri = log_ensemble(parent, manifest.parent)
-    version = register_if_asked(config, parent, model_uri, log)
-    log(f"Ensemble saved to {manifest}; MLflow run {parent.run_id} in {parent.uri}")
+    version = register_if_asked(config, parent, model_uri)
+    logger.info(f"Ensemble saved to {manifest}; MLflow run {parent.run_id} in {parent.uri}")
     return EnsembleOutcome(evaluation, member_scores, manifest, parent, model_uri, version)

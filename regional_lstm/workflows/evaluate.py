@@ -1,176 +1,38 @@
-"""Evaluate a saved model basin by basin and write the result files."""
+"""``regional-lstm evaluate``: re-evaluate a saved model as its own MLflow run."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import logging
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from regional_lstm.artifacts import load_members
+from regional_lstm.config import Config
 from regional_lstm.config_periods import Period
-from regional_lstm.data.reader import StoreReader
-from regional_lstm.errors import RegionalLSTMError
-from regional_lstm.evaluation.outputs import (
-    metrics_table,
-    prediction_table,
-    write_metrics,
-    write_predictions,
-)
-from regional_lstm.evaluation.plots import plot_hydrograph, plot_hydrograph_band, plot_nse_cdf
-from regional_lstm.evaluation.predict import predict_mc_dropout, predict_period
-from regional_lstm.evaluation.uncertainty import (
-    combine_members,
-    ensemble_metrics,
-    ensemble_prediction_table,
-)
-from regional_lstm.workflows.plan import check_period_in_store
+from regional_lstm.errors import ConfigError
+from regional_lstm.pipeline.layout import project_model
+from regional_lstm.pipeline.results import Evaluation, evaluate_project
+from regional_lstm.tracking.runs import closing, fingerprint, log_results, start_run
 
-BEST_MODEL = Path("models") / "LSTM" / "best_model.pt"
-ENSEMBLE_DIR = Path("models") / "LSTM_ensemble"
-
-
-def project_model(project_dir: Path) -> Path:
-    """The project's saved model: its best_model.pt, else its ensemble folder if it has one."""
-    single = project_dir / BEST_MODEL
-    if not single.is_file() and (project_dir / ENSEMBLE_DIR).is_dir():
-        return project_dir / ENSEMBLE_DIR
-    return single
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Where the results went and the headline numbers."""
-
-    results_dir: Path
-    metrics: pd.DataFrame
-    summary: dict[str, float]
-
-
-def evaluate_project(
-    project_dir: str | Path,
-    *,
-    period: Period | None = None,
-    plots: bool = True,
-    mc_dropout: int | None = None,
-    log=print,
-) -> Evaluation:
-    """Predict the evaluation period (VALIDATION_PERIOD unless ``period``) for every basin.
-
-    The project's model, or its seed ensemble when it has one and no single model.
-    ``mc_dropout`` > 0 (default: the model's LSTM_MC_DROPOUT_PASSES) predicts that many times
-    with dropout on and reports the spread as an ensemble would (mean, 5-95 % band, coverage,
-    CRPS).
-    """
-    project_dir = Path(project_dir).absolute()
-    saved, manifest = load_members(project_model(project_dir))
-    model, card = saved[0]
-    reader = StoreReader(card.config["DATA_STORE"])
-    if period is None:
-        period = Period.parse(card.config["VALIDATION_PERIOD"])
-    check_period_in_store(reader, "evaluation period", period)
-    basins = card.trained_basins
-    if mc_dropout is None:
-        mc_dropout = int(card.config.get("LSTM_MC_DROPOUT_PASSES", 0)) if len(saved) == 1 else 0
-    if mc_dropout and len(saved) > 1:
-        raise RegionalLSTMError(
-            f"{project_dir}: MC-dropout applies to a single model, not an ensemble"
-        )
-    if mc_dropout:
-        members = predict_mc_dropout(model, card, reader, basins, period, mc_dropout)
-    else:
-        members = [predict_period(m, c, reader, basins, period) for m, c in saved]
-    statistic = manifest.get("statistic", "mean")
-    evaluation = write_results(
-        project_dir / "results", reader, members, statistic=statistic, plots=plots
-    )
-    log_evaluation(evaluation, f"Evaluation {period}", log)
-    return evaluation
-
-
-def write_results(
-    results_dir: Path,
-    reader: StoreReader,
-    members: Sequence[dict[str, pd.DataFrame]],
-    *,
-    statistic: str = "mean",
-    plots: bool = True,
-    extra: pd.DataFrame | None = None,
-) -> Evaluation:
-    """Prediction CSVs, metrics.csv, hydrographs and the NSE CDF of one model or an ensemble.
-
-    With several members the CSVs carry the ensemble centre and its 5-95 % band, and the metrics
-    add coverage, CRPS and each member's NSE. ``extra`` columns (per basin) join metrics.csv.
-    """
-    basins = list(members[0])
-    reader.require(["area"], ("basin",), "static attribute")
-    areas = reader.read_static(basins, ["area"])[:, 0]
-    if len(members) == 1:
-        predictions = members[0]
-        table = metrics_table(predictions)
-    else:
-        predictions = combine_members(members, centre=statistic)
-        table = ensemble_metrics(members, predictions)
-    if extra is not None:
-        table = table.join(extra)
-    snow = "swe_sim" in predictions[basins[0]]
-    for basin, area in zip(basins, areas, strict=True):
-        if len(members) == 1:
-            csv = prediction_table(predictions[basin], float(area), snow)
-        else:
-            csv = ensemble_prediction_table(predictions[basin], float(area))
-        write_predictions(results_dir, basin, csv)
-        if plots:
-            plot = plot_hydrograph if len(members) == 1 else plot_hydrograph_band
-            plot(
-                results_dir / f"{basin}_LSTM_hydrograph.png",
-                basin,
-                csv,
-                float(table.loc[basin, "NSE"]),
-            )
-    _, summary = write_metrics(results_dir, table)
-    if len(members) > 1:
-        summary |= {
-            "coverage_90_median": float(table["coverage_90"].median()),
-            "crps_median": float(table["CRPS"].median()),
-            "nse_member_median": float(table["NSE_member_median"].median()),
-        }
-    if plots:
-        plot_nse_cdf(results_dir / "nse_cdf.png", table["NSE"])
-    return Evaluation(results_dir, table, {k: float(np.float64(v)) for k, v in summary.items()})
-
-
-def log_evaluation(evaluation: Evaluation, what: str, log) -> None:
-    """One line of headline numbers."""
-    summary = evaluation.summary
-    line = (
-        f"{what}: {int(summary['n_basins'])} basins, median NSE {summary['nse_median']:.3f}, "
-        f"mean NSE {summary['nse_mean']:.3f}, median KGE {summary['kge_median']:.3f}, "
-        f"NSE < 0 in {int(summary['n_nse_negative'])} basin(s)"
-    )
-    if "coverage_90_median" in summary:
-        line += (
-            f"; 5-95 % band holds {summary['coverage_90_median']:.0%} of observations "
-            f"(median), CRPS {summary['crps_median']:.3f} mm/day, median member NSE "
-            f"{summary['nse_member_median']:.3f}"
-        )
-    log(line)
+logger = logging.getLogger(__name__)
 
 
 def evaluate_tracked(
     project_dir: str | Path,
     *,
-    period: Period | None = None,
+    period: Period | str | None = None,
     plots: bool = True,
     mc_dropout: int | None = None,
-    log=print,
 ) -> Evaluation:
-    """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run."""
-    from regional_lstm.config import Config
-    from regional_lstm.tracking.runs import closing, fingerprint, log_results, start_run
+    """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run.
 
+    ``period`` defaults to the model's VALIDATION_PERIOD; text such as ``"2005,2010"`` or
+    ``"2005-10-01,2010-09-30"`` is parsed as in the config.
+    """
+    if isinstance(period, str):
+        try:
+            period = Period.parse(period)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"period {period!r}: {error}") from None
     project_dir = Path(project_dir).absolute()
     saved = project_model(project_dir)
     members, _ = load_members(saved)
@@ -184,8 +46,8 @@ def evaluate_tracked(
         tracked.set_tags({"regional_lstm.trained_in_run": source})
     with closing(tracked):
         evaluation = evaluate_project(
-            project_dir, period=period, plots=plots, mc_dropout=mc_dropout, log=log
+            project_dir, period=period, plots=plots, mc_dropout=mc_dropout
         )
         log_results(tracked, evaluation.summary, evaluation.results_dir)
-    log(f"MLflow run {tracked.run_id} in {tracked.uri}")
+    logger.info(f"MLflow run {tracked.run_id} in {tracked.uri}")
     return evaluation

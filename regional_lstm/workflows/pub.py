@@ -9,6 +9,7 @@ a child run of one MLflow parent run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,10 +23,12 @@ from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.plots import plot_nse_cdf_comparison
 from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.pipeline.members import train_all
+from regional_lstm.pipeline.results import Evaluation, log_evaluation, write_results
+from regional_lstm.pipeline.stores import ensure_store
 from regional_lstm.tracking.runs import TrackedRun, closing, fingerprint, log_results, start_run
-from regional_lstm.workflows.evaluate import Evaluation, log_evaluation, write_results
-from regional_lstm.workflows.members import train_all
-from regional_lstm.workflows.run import ensure_store
+
+logger = logging.getLogger(__name__)
 
 GAUGED = "gauged"
 
@@ -80,9 +83,9 @@ def fold_configs(config: Config, folds: dict[str, int], k: int) -> dict[str, Con
     return configs
 
 
-def pub(config: Config, *, folds: int | None = None, log=print) -> PubOutcome:
+def pub(config: Config, *, folds: int | None = None) -> PubOutcome:
     """Run the K-fold PUB experiment the config describes (``folds`` overrides PUB_FOLDS)."""
-    ensure_store(config, log=log)
+    ensure_store(config)
     k = config.PUB_FOLDS if folds is None else folds
     reader = StoreReader(config.DATA_STORE)
     basins = config.basin_ids() or list(reader.basins)
@@ -101,13 +104,13 @@ def pub(config: Config, *, folds: int | None = None, log=print) -> PubOutcome:
     )
     parent.set_tags({"regional_lstm.pub_folds": str(k)})
     with closing(parent):
-        outcome = _pub_tracked(config, configs, assignment, k, reader, parent, log)
+        outcome = _pub_tracked(config, configs, assignment, k, reader, parent)
     return outcome
 
 
-def _pub_tracked(config, configs, assignment, k, reader, parent, log) -> PubOutcome:
-    log(f"PUB: {len(assignment)} basins in {k} folds, plus a gauged model on all of them")
-    models = train_all(configs, parent, storage=config.PROJECT_DIR / "pub" / "ray", log=log)
+def _pub_tracked(config, configs, assignment, k, reader, parent) -> PubOutcome:
+    logger.info(f"PUB: {len(assignment)} basins in {k} folds, plus a gauged model on all of them")
+    models = train_all(configs, parent, storage=config.PROJECT_DIR / "pub" / "ray")
     period = config.VALIDATION_PERIOD
     out_of_fold: dict[str, pd.DataFrame] = {}
     for fold in range(k):
@@ -121,8 +124,8 @@ def _pub_tracked(config, configs, assignment, k, reader, parent, log) -> PubOutc
     folds = pd.DataFrame({"fold": pd.Series(assignment)}).rename_axis("basin")
     ungauged = write_results(results / "ungauged", reader, [out_of_fold], extra=folds)
     gauged = write_results(results / GAUGED, reader, [in_sample], plots=False)
-    log_evaluation(ungauged, f"PUB (out-of-fold) {period}", log)
-    log_evaluation(gauged, f"Gauged (in-sample) {period}", log)
+    log_evaluation(ungauged, f"PUB (out-of-fold) {period}")
+    log_evaluation(gauged, f"Gauged (in-sample) {period}")
     comparison = pd.DataFrame(
         {
             "fold": folds["fold"],
@@ -139,8 +142,8 @@ def _pub_tracked(config, configs, assignment, k, reader, parent, log) -> PubOutc
     )
     log_results(parent, ungauged.summary, ungauged.results_dir, prefix="pub_")
     log_results(parent, gauged.summary, gauged.results_dir, prefix="gauged_")
-    parent.client.log_artifact(parent.run_id, str(results / "pub_vs_gauged.csv"), "results")
-    log(
+    parent.log_artifact(results / "pub_vs_gauged.csv", "results")
+    logger.info(
         f"Median NSE: PUB {comparison['NSE_pub'].median():.3f} vs gauged "
         f"{comparison['NSE_gauged'].median():.3f}; MLflow run {parent.run_id} in {parent.uri}"
     )

@@ -2,48 +2,27 @@
 
 from __future__ import annotations
 
-import json
+import logging
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import ray
-
-from regional_lstm.artifacts import ModelCard, save_model
-from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import ray_session
-from regional_lstm.distributed.train import train_on_ray
-from regional_lstm.errors import ConfigError
-from regional_lstm.tracking.models import log_model, register
-from regional_lstm.tracking.runs import (
-    TrackedRun,
-    closing,
-    fingerprint,
-    log_results,
-    reopen,
-    start_run,
+from regional_lstm.pipeline.fitting import (
+    fit_and_save,
+    guard_resume,
+    register_if_asked,
+    tracked_run,
 )
-from regional_lstm.tracking.store import tracking_uri
-from regional_lstm.training.checkpoint import read_checkpoint
-from regional_lstm.training.fit import TrainingPlan
-from regional_lstm.workflows.evaluate import BEST_MODEL, Evaluation, evaluate_project
-from regional_lstm.workflows.plan import make_plan
+from regional_lstm.pipeline.layout import RAY_DIR
+from regional_lstm.pipeline.planning import make_plan
+from regional_lstm.pipeline.results import Evaluation, evaluate_project
+from regional_lstm.tracking.models import log_model
+from regional_lstm.tracking.runs import TrackedRun, closing, log_results
+from regional_lstm.training.plan import TrainingPlan
 
-RUN_NAME = "train"
-# Keys that may change between a killed run and its relaunch without changing what is trained.
-RESUMABLE_CHANGES = {
-    "RAY_ADDRESS",
-    "RAY_NUM_WORKERS",
-    "RAY_USE_GPU",
-    "MLFLOW_TRACKING_URI",
-    "MLFLOW_EXPERIMENT_NAME",
-    "MLFLOW_REGISTERED_MODEL",
-    "LSTM_SAVE_MODEL",
-    "LSTM_EPOCHS",
-}
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,132 +41,26 @@ def train(
     config: Config,
     *,
     restart: bool = False,
-    log=print,
     parent: TrackedRun | None = None,
 ) -> TrainOutcome:
     """Train and evaluate, tracked in MLflow; relaunching with the same PROJECT_DIR resumes."""
     plan = make_plan(config)
-    project = config.PROJECT_DIR
-    ray_dir = project / "ray"
+    ray_dir = config.PROJECT_DIR / RAY_DIR
     if restart and ray_dir.exists():
         shutil.rmtree(ray_dir)
     guard_resume(config, ray_dir)
     tracked = tracked_run(config, plan, ray_dir, parent)
     with closing(tracked):
-        outcome = _train_tracked(config, plan, tracked, log)
+        outcome = _train_tracked(config, plan, tracked)
     return outcome
 
 
-def _train_tracked(config: Config, plan: TrainingPlan, tracked: TrackedRun, log) -> TrainOutcome:
+def _train_tracked(config: Config, plan: TrainingPlan, tracked: TrackedRun) -> TrainOutcome:
     with ray_session(config.RAY_ADDRESS):
-        model_path, state = fit_and_save(config, plan, tracked, log)
-    evaluation = evaluate_project(config.PROJECT_DIR, log=log)
+        model_path, state = fit_and_save(config, plan, tracked)
+    evaluation = evaluate_project(config.PROJECT_DIR)
     log_results(tracked, evaluation.summary, evaluation.results_dir)
     model_uri = log_model(tracked, model_path)
-    version = register_if_asked(config, tracked, model_uri, log)
-    log(f"MLflow run {tracked.run_id} in {tracked.uri}")
+    version = register_if_asked(config, tracked, model_uri)
+    logger.info(f"MLflow run {tracked.run_id} in {tracked.uri}")
     return TrainOutcome(model_path, state, evaluation, tracked, model_uri, version)
-
-
-def fit_and_save(
-    config: Config,
-    plan: TrainingPlan,
-    tracked: TrackedRun | None,
-    log,
-    *,
-    callbacks: Sequence[Any] = (),
-    run_name: str = RUN_NAME,
-    cpus_per_worker: float = 1.0,
-) -> tuple[Path, dict]:
-    """Fit on Ray workers (inside a running Ray) and save the best weights with their card."""
-    project = config.PROJECT_DIR
-    use_gpu = config.RAY_USE_GPU and ray.cluster_resources().get("GPU", 0) > 0
-    if config.RAY_USE_GPU and not use_gpu:
-        log("RAY_USE_GPU is set but the Ray cluster has no GPU: training on CPU")
-    checkpoint = train_on_ray(
-        plan,
-        storage_path=project / "ray",
-        run_name=run_name,
-        log_file=project / "logs" / "train.log",
-        log=log,
-        tracked=tracked,
-        num_workers=config.RAY_NUM_WORKERS,
-        use_gpu=use_gpu,
-        callbacks=callbacks,
-        cpus_per_worker=cpus_per_worker,
-    )
-    with checkpoint.as_directory() as folder:
-        _, best_weights, _, state = read_checkpoint(Path(folder))
-    training = {k: state[k] for k in ("epoch", "early_stopping", "history")}
-    if tracked is not None:
-        training["mlflow_run_id"] = tracked.run_id
-    card = ModelCard(
-        model=plan.model,
-        data=plan.data,
-        normalization=plan.norm,
-        trained_basins=plan.basins,
-        config=config.to_yaml_dict(),
-        training=training,
-    )
-    model_path = save_model(project / BEST_MODEL, best_weights, card)
-    best = state["early_stopping"]
-    log(
-        f"Best model: epoch {best['best_epoch'] + 1}, validation "
-        f"{plan.selection_metric.upper()} {best['best']:.3f} -> {model_path}"
-    )
-    return model_path, state
-
-
-def register_if_asked(config: Config, tracked: TrackedRun, model_uri: str, log) -> str | None:
-    """With LSTM_SAVE_MODEL, a new registry version of the experiment's model."""
-    if not config.LSTM_SAVE_MODEL:
-        return None
-    name = registered_name(config)
-    version = register(tracked, model_uri, name)
-    log(f"Registered {name} version {version} (models:/{name}@latest)")
-    return version
-
-
-def registered_name(config: Config) -> str:
-    """The registry name of this experiment's models: MLFLOW_REGISTERED_MODEL or <domain>-lstm."""
-    return config.MLFLOW_REGISTERED_MODEL or f"{config.DOMAIN_NAME}-lstm"
-
-
-def tracked_run(config: Config, plan, ray_dir: Path, parent: TrackedRun | None) -> TrackedRun:
-    """The MLflow run of this training: the killed run's own when resuming, else a new one."""
-    record = ray_dir / "mlflow_run.json"
-    uri = tracking_uri(config)
-    if record.is_file():
-        previous = json.loads(record.read_text())
-        if previous["uri"] == uri and (reopened := reopen(uri, previous["run_id"])) is not None:
-            return reopened
-    periods = {
-        "train_period": str(plan.train_period),
-        "early_stopping_period": str(plan.early_stopping_period),
-        "evaluation_period": str(config.VALIDATION_PERIOD),
-    }
-    tracked = start_run(
-        config,
-        "train",
-        parent=parent,
-        data_fingerprint=fingerprint(plan.store, plan.basins, periods),
-    )
-    write_text(record, json.dumps({"uri": uri, "run_id": tracked.run_id}))
-    return tracked
-
-
-def guard_resume(config: Config, ray_dir: Path) -> None:
-    """Resume only the same experiment: a changed config in a used PROJECT_DIR is an error."""
-    record = ray_dir / "experiment.json"
-    current = {k: v for k, v in config.to_yaml_dict().items() if k not in RESUMABLE_CHANGES}
-    if record.is_file():
-        previous = json.loads(record.read_text())
-        changed = sorted(
-            k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)
-        )
-        if changed:
-            raise ConfigError(
-                f"PROJECT_DIR {config.PROJECT_DIR} holds a run of another config (changed: "
-                f"{', '.join(changed)}); use a new PROJECT_DIR or pass --restart"
-            )
-    write_text(record, json.dumps(current, indent=1))

@@ -8,6 +8,7 @@ scored on VALIDATION_PERIOD beside a day-of-year climatology of each basin.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -24,15 +25,18 @@ from regional_lstm.evaluation.baselines import climatology
 from regional_lstm.evaluation.metrics import kge, nse
 from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.models import build_model, freeze
+from regional_lstm.pipeline.donors import Donor, attribute_range_report, load_donor
+from regional_lstm.pipeline.fitting import fit_and_save, guard_resume, register_if_asked
+from regional_lstm.pipeline.layout import RAY_DIR, RESULTS_DIR
+from regional_lstm.pipeline.planning import check_period_in_store, schedule
+from regional_lstm.pipeline.results import Evaluation, log_evaluation, write_results
+from regional_lstm.pipeline.stores import ensure_store
 from regional_lstm.tracking.models import log_model
 from regional_lstm.tracking.runs import TrackedRun, closing, fingerprint, log_results, start_run
 from regional_lstm.tracking.store import tracking_uri
-from regional_lstm.training.fit import POOL_BASINS, TrainingPlan
-from regional_lstm.workflows.donor import Donor, attribute_range_report, load_donor
-from regional_lstm.workflows.evaluate import Evaluation, log_evaluation, write_results
-from regional_lstm.workflows.plan import check_period_in_store, schedule
-from regional_lstm.workflows.run import ensure_store
-from regional_lstm.workflows.train import fit_and_save, guard_resume, register_if_asked
+from regional_lstm.training.plan import TrainingPlan
+
+logger = logging.getLogger(__name__)
 
 FINETUNE_EPOCHS = 5  # fine-tuning epochs when the config does not set LSTM_EPOCHS
 
@@ -48,19 +52,19 @@ class TransferOutcome:
     registered_version: str | None
 
 
-def transfer(config: Config, *, log=print) -> TransferOutcome:
+def transfer(config: Config) -> TransferOutcome:
     """Predict the config's basins with the donor LSTM_PRETRAINED_MODEL; fine-tune if asked."""
     if config.LSTM_PRETRAINED_MODEL is None:
         raise ConfigError(
             "transfer needs LSTM_PRETRAINED_MODEL: a models:/NAME@ALIAS reference, a "
             "best_model.pt or an ensemble folder"
         )
-    ensure_store(config, log=log)
+    ensure_store(config)
     uri = tracking_uri(config)
     donor = load_donor(config.LSTM_PRETRAINED_MODEL, uri, config.PROJECT_DIR / "donor")
     reader = StoreReader(config.DATA_STORE)
     basins = config.basin_ids() or list(reader.basins)
-    out_of_range = check_target(config, donor, reader, basins, log)
+    out_of_range = check_target(config, donor, reader, basins)
     periods = {"evaluation_period": str(config.VALIDATION_PERIOD)}
     tracked = start_run(
         config,
@@ -69,12 +73,12 @@ def transfer(config: Config, *, log=print) -> TransferOutcome:
     )
     tracked.set_tags(donor.lineage)
     with closing(tracked):
-        outcome = _transfer_tracked(config, donor, reader, basins, tracked, out_of_range, log)
+        outcome = _transfer_tracked(config, donor, reader, basins, tracked, out_of_range)
     return outcome
 
 
 def check_target(
-    config: Config, donor: Donor, reader: StoreReader, basins: list[str], log
+    config: Config, donor: Donor, reader: StoreReader, basins: list[str]
 ) -> dict[str, list[str]]:
     """The target store must hold the donor's inputs; attributes outside its range warn."""
     card = donor.card
@@ -104,33 +108,33 @@ def check_target(
         names = sorted({name for found in outside.values() for name in found})
         shown = ", ".join(f"{b} ({', '.join(a)})" for b, a in list(outside.items())[:10])
         more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
-        log(
-            f"warning: {len(outside)} target basin(s) have attributes outside the donor's "
+        logger.warning(
+            f"{len(outside)} target basin(s) have attributes outside the donor's "
             f"training range ({', '.join(names)}): {shown}{more}"
         )
     return outside
 
 
-def _transfer_tracked(config, donor, reader, basins, tracked, out_of_range, log):
+def _transfer_tracked(config, donor, reader, basins, tracked, out_of_range):
     period = config.VALIDATION_PERIOD
     baseline = _climatology_scores(reader, basins, config)
     zero_shot = write_results(
-        config.PROJECT_DIR / "results" / "zero_shot",
+        config.PROJECT_DIR / RESULTS_DIR / "zero_shot",
         reader,
         donor.predict(reader, basins, period),
         statistic=donor.statistic,
         extra=baseline,
     )
-    log_evaluation(zero_shot, f"Zero-shot {period}", log)
+    log_evaluation(zero_shot, f"Zero-shot {period}")
     log_results(tracked, _with_baseline(zero_shot), zero_shot.results_dir, prefix="zero_shot_")
     fine_tuned, version = None, None
     if config.LSTM_FINETUNE:
-        fine_tuned, version = _fine_tune(config, donor, reader, basins, tracked, log)
+        fine_tuned, version = _fine_tune(config, donor, reader, basins, tracked)
         table = fine_tuned.metrics.join(baseline)
         fine_tuned = replace(fine_tuned, metrics=table)
         log_results(tracked, fine_tuned.summary, fine_tuned.results_dir, prefix="fine_tuned_")
-        _compare(zero_shot, fine_tuned, config.PROJECT_DIR / "results", log)
-    log(f"MLflow run {tracked.run_id} in {tracked.uri}")
+        _compare(zero_shot, fine_tuned, config.PROJECT_DIR / RESULTS_DIR)
+    logger.info(f"MLflow run {tracked.run_id} in {tracked.uri}")
     return TransferOutcome(zero_shot, fine_tuned, out_of_range, tracked, version)
 
 
@@ -157,26 +161,28 @@ def _with_baseline(evaluation: Evaluation) -> dict[str, float]:
     }
 
 
-def _fine_tune(config, donor: Donor, reader, basins, tracked, log) -> tuple[Evaluation, str | None]:
+def _fine_tune(config, donor: Donor, reader, basins, tracked) -> tuple[Evaluation, str | None]:
     """Train the donor's weights further on the target basins; save, evaluate, log, register."""
     if len(donor.members) != 1:
         raise ConfigError(
             "LSTM_FINETUNE needs a single donor model; fine-tune ensemble members one by one"
         )
     plan = finetune_plan(config, donor, reader, basins)
-    guard_resume(config, config.PROJECT_DIR / "ray")
-    log(
+    guard_resume(config, config.PROJECT_DIR / RAY_DIR)
+    logger.info(
         f"Fine-tuning on {len(basins)} basin(s) for {plan.epochs} epoch(s)"
         + (f", frozen: {', '.join(plan.frozen)}" if plan.frozen else "")
     )
     with ray_session(config.RAY_ADDRESS):
-        model_path, _ = fit_and_save(config, plan, tracked, log, run_name="finetune")
+        model_path, _ = fit_and_save(config, plan, tracked, run_name="finetune")
     model, card = load_model(model_path)
     predictions = predict_period(model, card, reader, basins, config.VALIDATION_PERIOD)
-    evaluation = write_results(config.PROJECT_DIR / "results" / "fine_tuned", reader, [predictions])
-    log_evaluation(evaluation, f"Fine-tuned {config.VALIDATION_PERIOD}", log)
+    evaluation = write_results(
+        config.PROJECT_DIR / RESULTS_DIR / "fine_tuned", reader, [predictions]
+    )
+    log_evaluation(evaluation, f"Fine-tuned {config.VALIDATION_PERIOD}")
     model_uri = log_model(tracked, model_path)
-    return evaluation, register_if_asked(config, tracked, model_uri, log)
+    return evaluation, register_if_asked(config, tracked, model_uri)
 
 
 def finetune_plan(
@@ -189,9 +195,7 @@ def finetune_plan(
         freeze(build_model(card.model), frozen)
     except ValueError as error:
         raise ConfigError(f"LSTM_FREEZE: {error}") from None
-    counts = count_windows(
-        reader, basins, config.train_period, card.data, card.normalization, POOL_BASINS
-    )
+    counts = count_windows(reader, basins, config.train_period, card.data, card.normalization)
     if not any(counts.values()):
         raise ConfigError(
             f"no fine-tuning windows: no target basin has observations in {config.train_period}"
@@ -211,7 +215,7 @@ def finetune_plan(
     )
 
 
-def _compare(zero_shot: Evaluation, fine_tuned: Evaluation, results_dir: Path, log) -> None:
+def _compare(zero_shot: Evaluation, fine_tuned: Evaluation, results_dir: Path) -> None:
     """Per basin NSE/KGE before and after fine-tuning, and the climatology reference."""
     table = pd.DataFrame(
         {
@@ -223,7 +227,7 @@ def _compare(zero_shot: Evaluation, fine_tuned: Evaluation, results_dir: Path, l
         }
     )
     write_text(results_dir / "transfer_comparison.csv", table.to_csv(float_format="%.6g"))
-    log(
+    logger.info(
         f"Median NSE: zero-shot {table['NSE_zero_shot'].median():.3f}, fine-tuned "
         f"{table['NSE_fine_tuned'].median():.3f}, climatology "
         f"{table['NSE_climatology'].median():.3f}"

@@ -9,6 +9,7 @@ its config written as a ready-to-run YAML.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,20 @@ import yaml
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import ray_session
-from regional_lstm.distributed.tune import grid_size, param_space, plan_resources, run_sweep
+from regional_lstm.distributed.tune import (
+    grid_size,
+    param_space,
+    plan_resources,
+    run_sweep,
+    trial_id,
+)
 from regional_lstm.errors import ConfigError, RegionalLSTMError
 from regional_lstm.evaluation.plots import plot_metric_vs_params
+from regional_lstm.pipeline.fitting import register_if_asked
+from regional_lstm.pipeline.members import fit_in_trial
+from regional_lstm.pipeline.planning import make_plan
+from regional_lstm.pipeline.results import evaluate_project
+from regional_lstm.pipeline.stores import ensure_store
 from regional_lstm.tracking.runs import (
     TrackedRun,
     closing,
@@ -31,11 +43,8 @@ from regional_lstm.tracking.runs import (
     start_run,
 )
 from regional_lstm.tracking.store import tracking_uri
-from regional_lstm.workflows.evaluate import evaluate_project
-from regional_lstm.workflows.members import fit_in_trial
-from regional_lstm.workflows.plan import make_plan
-from regional_lstm.workflows.run import ensure_store
-from regional_lstm.workflows.train import register_if_asked
+
+logger = logging.getLogger(__name__)
 
 SWEEP = "sweep"
 
@@ -70,10 +79,10 @@ def check_sweep(config: Config) -> dict[str, list[Any]]:
     return space
 
 
-def tune(config: Config, *, resume: bool = False, log=print) -> TuneOutcome:
+def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
     """Run (or resume) the sweep the config describes and finish with the best trial."""
     space = check_sweep(config)
-    ensure_store(config, log=log)
+    ensure_store(config)
     grid = config.OPTIMIZATION_ALGORITHM == "GridSearch"
     metric = config.OPTIMIZATION_METRIC
     sweep_dir = config.PROJECT_DIR / "tune"
@@ -84,7 +93,7 @@ def tune(config: Config, *, resume: bool = False, log=print) -> TuneOutcome:
     with closing(parent):
         with ray_session(config.RAY_ADDRESS):
             cpus_per_worker, concurrent = plan_resources(config.RAY_NUM_WORKERS)
-            log(
+            logger.info(
                 f"{config.OPTIMIZATION_ALGORITHM} over {', '.join(space)}: "
                 f"{grid_size(space) if grid else config.OPTIMIZATION_MAX_ITERATIONS} trials, "
                 f"{concurrent} at a time, metric median validation {metric}"
@@ -103,7 +112,7 @@ def tune(config: Config, *, resume: bool = False, log=print) -> TuneOutcome:
                 name=SWEEP,
                 resume=resume,
             )
-        outcome = _finish(config, space, results, parent, sweep_dir, log)
+        outcome = _finish(config, space, results, parent, sweep_dir)
     return outcome
 
 
@@ -136,19 +145,17 @@ def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric
     trials_dir = base.PROJECT_DIR / "tune" / "trials"
 
     def trial(params: dict[str, Any]) -> None:
-        import ray.tune
-
-        trial_id = ray.tune.get_context().get_trial_id()
+        trial = trial_id()
         # Trials keep their files apart but log to the sweep's store, under its parent run.
         values = (
             base_values
             | params
             | {
-                "PROJECT_DIR": str(trials_dir / trial_id),
+                "PROJECT_DIR": str(trials_dir / trial),
                 "MLFLOW_TRACKING_URI": parent.uri,
             }
         )
-        config = Config.from_mapping(values, source=f"trial {trial_id}")
+        config = Config.from_mapping(values, source=f"trial {trial}")
         plan = replace(make_plan(config), selection_metric=metric)
         periods = {
             "train_period": str(plan.train_period),
@@ -157,20 +164,22 @@ def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric
         tracked = start_run(
             config,
             "train",
-            run_name=f"trial-{trial_id}",
+            run_name=f"trial-{trial}",
             parent=parent,
             data_fingerprint=fingerprint(plan.store, plan.basins, periods),
         )
-        tracked.set_tags({"regional_lstm.trial_id": trial_id})
-        fit_in_trial(config, plan, tracked, cpus_per_worker, run_name=trial_id)
+        tracked.set_tags({"regional_lstm.trial_id": trial})
+        fit_in_trial(config, plan, tracked, cpus_per_worker, run_name=trial)
 
     return trial
 
 
-def _finish(config, space, results, parent: TrackedRun, sweep_dir: Path, log) -> TuneOutcome:
+def _finish(config, space, results, parent: TrackedRun, sweep_dir: Path) -> TuneOutcome:
     """Summarise trials, close child runs stopped early, evaluate and record the best trial."""
     trials = _trials_table(results, list(space))
-    _close_stopped_children(parent)
+    # Trials stopped by the scheduler never closed their run.
+    for stopped in parent.children(status="RUNNING"):
+        stopped.finish("KILLED")
     if trials["best_score"].isna().all():
         first = next((r.error for r in results if r.error), None)
         raise RegionalLSTMError(f"all {len(trials)} trials failed; the first: {first}")
@@ -183,13 +192,13 @@ def _finish(config, space, results, parent: TrackedRun, sweep_dir: Path, log) ->
     best_config_path = write_text(
         sweep_dir / "best_config.yaml", yaml.safe_dump(best_config, sort_keys=False)
     )
-    evaluation = evaluate_project(best_dir, log=log)
-    best_run = _child_run(parent, best.metrics["trial_id"])
+    evaluation = evaluate_project(best_dir)
+    found = parent.children(tags={"regional_lstm.trial_id": best.metrics["trial_id"]})
+    best_run = found[0] if found else None
     log_results(best_run, evaluation.summary, evaluation.results_dir)
     version = None
     if best_run is not None:
-        model_uri = best_run.client.get_run(best_run.run_id).data.tags["regional_lstm.model_uri"]
-        version = register_if_asked(config, best_run, model_uri, log)
+        version = register_if_asked(config, best_run, best_run.tag("regional_lstm.model_uri"))
     plot = plot_metric_vs_params(
         sweep_dir / "metric_vs_params.png",
         trials,
@@ -206,8 +215,8 @@ def _finish(config, space, results, parent: TrackedRun, sweep_dir: Path, log) ->
         }
     )
     for path in (best_config_path, sweep_dir / "trials.csv", plot):
-        parent.client.log_artifact(parent.run_id, str(path), artifact_path="sweep")
-    _log_summary(trials, config.OPTIMIZATION_METRIC, best_params, best_score, best_config_path, log)
+        parent.log_artifact(path, "sweep")
+    _log_summary(trials, config.OPTIMIZATION_METRIC, best_params, best_score, best_config_path)
     return TuneOutcome(trials, best_params, best_score, best_config_path, parent, version)
 
 
@@ -230,31 +239,10 @@ def _trials_table(results, keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("best_score", ascending=False, na_position="last")
 
 
-def _child_run(parent: TrackedRun, trial_id: str) -> TrackedRun | None:
-    found = parent.client.search_runs(
-        [parent.client.get_run(parent.run_id).info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' and "
-        f"tags.`regional_lstm.trial_id` = '{trial_id}'",
-    )
-    return TrackedRun(parent.uri, found[0].info.run_id) if found else None
-
-
-def _close_stopped_children(parent: TrackedRun) -> None:
-    """Trials stopped by the scheduler never closed their run: mark them KILLED."""
-    client = parent.client
-    experiment = client.get_run(parent.run_id).info.experiment_id
-    for run in client.search_runs(
-        [experiment],
-        filter_string=f"tags.mlflow.parentRunId = '{parent.run_id}' "
-        "and attributes.status = 'RUNNING'",
-    ):
-        client.set_terminated(run.info.run_id, status="KILLED")
-
-
-def _log_summary(trials, metric, best_params, best_score, best_config_path, log) -> None:
-    log(
+def _log_summary(trials, metric, best_params, best_score, best_config_path) -> None:
+    logger.info(
         f"{len(trials)} trials; best median validation {metric} {best_score:.3f} with "
         + ", ".join(f"{k}={v}" for k, v in best_params.items())
     )
-    log(trials.head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    log(f"Best config: {best_config_path}")
+    logger.info(trials.head(10).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    logger.info(f"Best config: {best_config_path}")
