@@ -13,9 +13,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-# Typer vendors click; its usage errors live here (typer only re-exports BadParameter).
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
-
 from regional_lstm.errors import RegionalLSTMError
 
 app = typer.Typer(
@@ -251,24 +248,6 @@ UriOption = Annotated[
 ]
 
 
-def _resolve_uri(project: Path | None, uri: str | None) -> str:
-    """--tracking-uri, else --project's sqlite store, else $MLFLOW_TRACKING_URI."""
-    import os
-
-    from regional_lstm.errors import ConfigError
-
-    if uri:
-        return uri
-    if project is not None:
-        db = project.absolute() / "mlflow.db"
-        if not db.is_file():
-            raise ConfigError(f"{project}: no mlflow.db here (is it a PROJECT_DIR?)")
-        return f"sqlite:///{db}"
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    raise ConfigError("say which MLflow store: --project PROJECT_DIR or --tracking-uri URI")
-
-
 @registry.command("promote")
 def registry_promote(
     name: Annotated[str, typer.Argument(help="Registered model name, e.g. camels_us-lstm.")],
@@ -279,8 +258,9 @@ def registry_promote(
 ) -> None:
     """Point an alias (default: donor) at a registered model version."""
     from regional_lstm.tracking.models import promote
+    from regional_lstm.tracking.store import resolve_tracking_uri
 
-    promote(_resolve_uri(project, tracking_uri), name, version, alias)
+    promote(resolve_tracking_uri(project, tracking_uri), name, version, alias)
     err.print(f"{name} version {version} is now @{alias}", markup=False)
 
 
@@ -295,32 +275,50 @@ def compare(
         tuple[str, str] | None,
         typer.Option(help="Per-basin comparison of two runs: --basins RUN_A RUN_B."),
     ] = None,
-    csv: Annotated[Path | None, typer.Option(help="Also write the table as CSV.")] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Also write the table as CSV to FILE; '-' prints only CSV."
+        ),
+    ] = None,
     project: ProjectOption = None,
     tracking_uri: UriOption = None,
 ) -> None:
-    """Runs side by side (hyperparameters, median NSE/KGE, basins, duration), or per basin."""
-    from regional_lstm.tracking.compare import compare_basins, compare_runs
+    """Runs side by side (hyperparameters, median NSE/KGE, basins, duration), or per basin.
 
-    uri = _resolve_uri(project, tracking_uri)
+    On a terminal the table is drawn; piped or captured it is tab-separated, full width.
+    """
+    from regional_lstm.tracking.compare import compare_basins, compare_runs
+    from regional_lstm.tracking.store import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(project, tracking_uri)
     if basins:
         table = compare_basins(uri, *basins)
     else:
         table = compare_runs(uri, experiment=experiment, metric=metric, top=top)
+    if csv == Path("-"):
+        print(table.to_csv(index=False), end="")
+        return
     if csv is not None:
         from regional_lstm.atomic import write_text
 
         write_text(csv, table.to_csv(index=False))
+    if not out.is_terminal:
+        print(table.map(_cell).to_csv(sep="\t", index=False), end="")
+        return
     shown = Table(*map(str, table.columns))
     for row in table.itertuples(index=False):
         shown.add_row(*(_cell(v) for v in row))
     out.print(shown)
 
 
-def _cell(value) -> str:
-    if isinstance(value, float):
-        return "" if value != value else f"{value:.3f}"
-    return "" if value is None else str(value)
+def _cell(value: object) -> str:
+    """A table cell: floats to three decimals, missing values (None, NaN, NA) empty."""
+    import pandas as pd
+
+    if pd.isna(value):
+        return ""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _print_summary(summary: dict) -> None:
@@ -367,14 +365,16 @@ def main() -> None:
     configure()
     try:
         code = app(standalone_mode=False)
-    except NoArgsIsHelpError as error:
-        err.print(error.format_message(), markup=False, highlight=False)
-        sys.exit(2)
-    except UsageError as error:
-        where = f" (see '{error.ctx.command_path} --help')" if error.ctx else ""
-        message = " ".join(error.format_message().split())
-        err.print(f"error: {message}{where}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
+    except typer.TyperException as error:
+        # Typer exports no class for "a group called without a command"; like typer's own
+        # rich_utils, know it by name. Its message is the help text, shown as is.
+        message = error.format_message()
+        if type(error).__name__ != "NoArgsIsHelpError":
+            context = getattr(error, "ctx", None)
+            where = f" (see '{context.command_path} --help')" if context else ""
+            message = f"error: {' '.join(message.split())}{where}"
+        err.print(message, markup=False, highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
     except RegionalLSTMError as error:
         err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)

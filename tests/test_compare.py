@@ -1,10 +1,14 @@
-"""Comparing runs in a real sqlite MLflow store: the leaderboard and the per-basin table."""
+"""Comparing runs in a real sqlite MLflow store: the leaderboard, the per-basin table, the CLI."""
 
 from __future__ import annotations
 
+import io
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -13,6 +17,7 @@ from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.tracking import compare
 from regional_lstm.tracking.compare import compare_basins, compare_runs
 from regional_lstm.tracking.store import client_for, ensure_experiment
+from tests.conftest import ROOT, run_cli
 
 START_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
 MINUTE_MS = 60_000
@@ -198,7 +203,7 @@ def test_experiment_filter_keeps_only_its_runs(store):
 
 def test_every_run_is_listed_across_pages(store, monkeypatch):
     uri, _ = store
-    monkeypatch.setattr(compare, "PAGE_SIZE", 2)
+    monkeypatch.setattr(mlflow.tracking.fluent, "NUM_RUNS_PER_PAGE_PANDAS", 2)
     assert len(compare_runs(uri, kind=None)) == 5
 
 
@@ -280,3 +285,74 @@ def test_run_without_metrics_csv_is_an_error_naming_it(store):
     uri, ids = store
     with pytest.raises(RegionalLSTMError, match=f"medium \\({ids['medium']}\\).*metrics.csv"):
         compare_basins(uri, ids["small"], ids["medium"])
+
+
+@pytest.fixture(scope="module")
+def project(store) -> Path:
+    """The folder holding the store's mlflow.db, as ``--project`` takes it."""
+    uri, _ = store
+    return Path(uri.removeprefix("sqlite:///")).parent
+
+
+def tab_separated(text: str) -> list[list[str]]:
+    return [line.split("\t") for line in text.splitlines()]
+
+
+def test_piped_leaderboard_is_tab_separated_with_full_values(project, store):
+    _, ids = store
+    result = run_cli("compare", "--project", project, "--experiment", "camels")
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout
+    header, *rows = tab_separated(result.stdout)
+    assert header == compare.RUN_COLUMNS
+    assert [row[0] for row in rows] == ["large", "medium", "small"]
+    small = dict(zip(header, rows[2], strict=True))
+    assert small["run_id"] == ids["small"]
+    assert (small["KGE_median"], small["basins"]) == ("0.610", "3")
+    assert small["start"] == "2024-05-01T12:00:00+00:00"
+
+
+def test_piped_basin_table_keeps_basin_ids_and_leaves_missing_scores_empty(project, store):
+    _, ids = store
+    result = run_cli("compare", "--project", project, "--basins", ids["small"], ids["large"])
+    assert result.returncode == 0, result.stderr
+    header, *rows = tab_separated(result.stdout)
+    assert header == ["basin", "NSE_small", "NSE_large", "dNSE", "KGE_small", "KGE_large", "dKGE"]
+    assert [row[0] for row in rows] == ["01013500", "01022500", "02000000", "03000000"]
+    assert rows[2][1:3] == ["0.100", ""]
+
+
+def test_csv_dash_prints_only_csv_to_stdout(project, store, tmp_path):
+    _, ids = store
+    args = ("compare", "--project", project, "--experiment", "camels", "--csv", "-")
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(io.StringIO(result.stdout), dtype={"run_id": str})
+    assert table.columns.tolist() == compare.RUN_COLUMNS
+    assert table["run_id"].tolist() == [ids["large"], ids["medium"], ids["small"]]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_csv_file_is_written_and_the_table_still_printed(project, tmp_path):
+    csv = tmp_path / "runs.csv"
+    result = run_cli("compare", "--project", project, "--experiment", "camels", "--csv", csv)
+    assert result.returncode == 0, result.stderr
+    assert pd.read_csv(csv)["run"].tolist() == ["large", "medium", "small"]
+    assert tab_separated(result.stdout)[0] == compare.RUN_COLUMNS
+
+
+def test_compare_on_a_fresh_store_prints_the_header_and_no_mlflow_chatter(tmp_path):
+    result = run_cli("compare", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == ["\t".join(compare.RUN_COLUMNS)]
+
+
+def test_library_calls_on_a_fresh_store_print_no_mlflow_chatter(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    script = f"from regional_lstm.tracking.compare import compare_runs; compare_runs({uri!r})"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
+import mlflow
 import pandas as pd
-from mlflow import MlflowClient
-from mlflow.entities import Experiment, Run
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from regional_lstm.errors import RegionalLSTMError
-from regional_lstm.tracking.store import client_for
+from regional_lstm.tracking.store import using_store
 
 KIND_TAG = "regional_lstm.kind"
 MEDIAN_METRICS = {"KGE": "kge_median", "NSE": "nse_median"}
@@ -44,8 +41,8 @@ RUN_COLUMNS = [
 ]
 LISTED_STATUSES = {"FINISHED", "RUNNING"}  # failed and killed runs have no results to rank
 BASIN_METRICS = ("NSE", "KGE")
-PAGE_SIZE = 1000
 MIN_PREFIX = 6
+NAN = float("nan")
 
 
 def compare_runs(
@@ -62,15 +59,11 @@ def compare_runs(
     Runs without the metric come last. Hyperparameters are the logged param strings.
     """
     ranked_by = _median_column(metric)
-    client = client_for(uri)
-    names = _experiment_names(client, uri, experiment)
     kind_filter = f"tags.`{KIND_TAG}` = '{kind}'" if kind is not None else ""
-    rows = [
-        _run_row(run, names)
-        for run in _search(client, list(names), kind_filter)
-        if run.info.status in LISTED_STATUSES
-    ]
-    table = pd.DataFrame(rows, columns=RUN_COLUMNS).astype({"basins": "Int64"})
+    with using_store(uri):
+        names = _experiment_names(uri, experiment)
+        runs = _search_runs(list(names), kind_filter)
+    table = _leaderboard(runs[runs["status"].isin(LISTED_STATUSES)], names)
     table = table.sort_values(ranked_by, ascending=False, na_position="last", kind="stable")
     if top is not None:
         table = table.head(top)
@@ -84,13 +77,12 @@ def compare_basins(uri: str, run_a: str, run_b: str) -> pd.DataFrame:
     when the names differ, else by the first 8 characters of the run ids; a basin scored by
     only one run has NaN for the other.
     """
-    client = client_for(uri)
-    first, second = _resolve(client, uri, run_a), _resolve(client, uri, run_b)
+    first, second = _resolve(uri, run_a), _resolve(uri, run_b)
     if first.info.run_id == second.info.run_id:
         raise RegionalLSTMError(f"{run_a} and {run_b} are the same run: name two different runs")
     label_a, label_b = _labels(first, second)
-    scores_a = _basin_scores(client, first).add_suffix(f"_{label_a}")
-    table = scores_a.join(_basin_scores(client, second).add_suffix(f"_{label_b}"), how="outer")
+    scores_a = _basin_scores(uri, first).add_suffix(f"_{label_a}")
+    table = scores_a.join(_basin_scores(uri, second).add_suffix(f"_{label_b}"), how="outer")
     columns = []
     for name in BASIN_METRICS:
         a, b = f"{name}_{label_a}", f"{name}_{label_b}"
@@ -109,9 +101,9 @@ def _median_column(metric: str) -> str:
     return f"{key}_median"
 
 
-def _experiment_names(client: MlflowClient, uri: str, experiment: str | None) -> dict[str, str]:
+def _experiment_names(uri: str, experiment: str | None) -> dict[str, str]:
     """Experiment ids to names: the one named, or every active experiment."""
-    experiments = _all_experiments(client)
+    experiments = mlflow.search_experiments()
     if experiment is None:
         return {e.experiment_id: e.name for e in experiments}
     for e in experiments:
@@ -121,68 +113,60 @@ def _experiment_names(client: MlflowClient, uri: str, experiment: str | None) ->
     raise RegionalLSTMError(f"no experiment {experiment!r} in {uri} (existing: {existing})")
 
 
-def _all_experiments(client: MlflowClient) -> list[Experiment]:
-    """Every active experiment, page by page."""
-    experiments, token = [], None
-    while True:
-        page = client.search_experiments(max_results=PAGE_SIZE, page_token=token)
-        experiments += page
-        token = page.token
-        if not token:
-            return experiments
+def _search_runs(experiment_ids: list[str], filter_string: str) -> pd.DataFrame:
+    """search_runs' frame of the experiments' active runs, newest first (MLflow pages)."""
+    if not experiment_ids:  # MLflow would read an empty list as "the active experiment"
+        return pd.DataFrame(columns=["run_id", "experiment_id", "status", "start_time", "end_time"])
+    return mlflow.search_runs(
+        experiment_ids,
+        filter_string=filter_string,
+        order_by=["attributes.start_time DESC"],
+        output_format="pandas",
+    )
 
 
-def _search(client: MlflowClient, experiment_ids: list[str], filter_string: str) -> Iterator[Run]:
-    """Every active run of the experiments matching ``filter_string``, page by page."""
-    if not experiment_ids:
-        return
-    token = None
-    while True:
-        page = client.search_runs(
-            experiment_ids,
-            filter_string=filter_string,
-            max_results=PAGE_SIZE,
-            order_by=["attributes.start_time DESC"],
-            page_token=token,
-        )
-        yield from page
-        token = page.token
-        if not token:
-            return
+def _leaderboard(runs: pd.DataFrame, experiment_names: dict[str, str]) -> pd.DataFrame:
+    """RUN_COLUMNS from search_runs' frame; a param, tag or metric no run logged is empty."""
+
+    def text(name: str) -> pd.Series:
+        return runs[name].fillna("") if name in runs else pd.Series("", index=runs.index)
+
+    def numbers(name: str) -> pd.Series:
+        return runs[name].astype(float) if name in runs else pd.Series(NAN, index=runs.index)
+
+    # MLflow keeps times in milliseconds; a run still going ends now.
+    start = pd.to_datetime(runs["start_time"], utc=True).dt.as_unit("ms")
+    end = pd.to_datetime(runs["end_time"], utc=True).dt.as_unit("ms")
+    end = end.fillna(pd.Timestamp.now(tz="UTC").as_unit("ms"))
+    return pd.DataFrame(
+        {
+            "run": text("tags.mlflow.runName"),
+            "run_id": runs["run_id"],
+            "experiment": runs["experiment_id"].map(experiment_names),
+            "kind": text(f"tags.{KIND_TAG}"),
+            "status": runs["status"],
+            **{name: text(f"params.{key}") for name, key in HYPERPARAMETERS.items()},
+            **{f"{k}_median": numbers(f"metrics.{v}") for k, v in MEDIAN_METRICS.items()},
+            "basins": numbers("metrics.n_basins").astype("Int64"),
+            "duration_min": ((end - start) / pd.Timedelta(minutes=1)).round(1),
+            "start": start.map(lambda t: t.isoformat(timespec="seconds")),
+        },
+        columns=RUN_COLUMNS,
+    )
 
 
-def _run_row(run: Run, experiment_names: dict[str, str]) -> dict[str, object]:
-    """The leaderboard row of one run."""
-    info, params, metrics = run.info, run.data.params, run.data.metrics
-    basins = metrics.get("n_basins")
-    return {
-        "run": info.run_name,
-        "run_id": info.run_id,
-        "experiment": experiment_names[info.experiment_id],
-        "kind": run.data.tags.get(KIND_TAG, ""),
-        "status": info.status,
-        **{column: params.get(key, "") for column, key in HYPERPARAMETERS.items()},
-        **{f"{k}_median": metrics.get(v, float("nan")) for k, v in MEDIAN_METRICS.items()},
-        "basins": None if basins is None else int(basins),
-        "duration_min": _duration_min(info.start_time, info.end_time),
-        "start": datetime.fromtimestamp(info.start_time / 1000, UTC).isoformat(timespec="seconds"),
-    }
-
-
-def _duration_min(start_ms: int, end_ms: int | None) -> float:
-    """Minutes from start to end, or to now for a run still going, to one decimal."""
-    end_ms = end_ms if end_ms else int(time.time() * 1000)
-    return round((end_ms - start_ms) / 60_000, 1)
-
-
-def _resolve(client: MlflowClient, uri: str, run_id: str) -> Run:
-    """The run whose id is or starts with ``run_id``."""
+def _resolve(uri: str, run_id: str) -> Run:
+    """The run whose id is or starts with ``run_id``, in any experiment."""
     if not re.fullmatch(f"[0-9a-fA-F]{{{MIN_PREFIX},32}}", run_id):
         raise RegionalLSTMError(
             f"{run_id!r} is not a run id: give the id or its first {MIN_PREFIX}+ characters"
         )
-    experiment_ids = [e.experiment_id for e in _all_experiments(client)]
-    matches = list(_search(client, experiment_ids, f"attributes.run_id LIKE '{run_id.lower()}%'"))
+    with using_store(uri):
+        matches = mlflow.search_runs(
+            filter_string=f"attributes.run_id LIKE '{run_id.lower()}%'",
+            search_all_experiments=True,
+            output_format="list",
+        )
     if not matches:
         raise RegionalLSTMError(f"no run {run_id!r} in {uri}")
     if len(matches) > 1:
@@ -200,12 +184,17 @@ def _labels(first: Run, second: Run) -> tuple[str, str]:
     return (ids[0][:8], ids[1][:8]) if ids[0][:8] != ids[1][:8] else ids
 
 
-def _basin_scores(client: MlflowClient, run: Run) -> pd.DataFrame:
+def _basin_scores(uri: str, run: Run) -> pd.DataFrame:
     """NSE and KGE per basin from the run's ``results/metrics.csv``, indexed by basin id."""
     label = f"{run.info.run_name} ({run.info.run_id})"
     with tempfile.TemporaryDirectory() as folder:
         try:
-            path = client.download_artifacts(run.info.run_id, "results/metrics.csv", folder)
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id,
+                artifact_path="results/metrics.csv",
+                dst_path=folder,
+                tracking_uri=uri,
+            )
         except MlflowException:
             raise RegionalLSTMError(f"run {label} has no results/metrics.csv") from None
         # Basin ids are text: CAMELS gauge ids keep their leading zeros.

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
 from mlflow import MlflowClient
 
 from regional_lstm.config import Config
+from regional_lstm.errors import ConfigError
+
+DATABASE = "mlflow.db"
+URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+# Loggers that announce every fresh sqlite store ("Creating initial MLflow database tables...").
+DATABASE_SETUP_LOGGERS = ("mlflow.store.db.utils", "alembic")
 
 
 def tracking_uri(config: Config) -> str:
@@ -22,7 +32,29 @@ def tracking_uri(config: Config) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     config.PROJECT_DIR.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(config.PROJECT_DIR / 'mlflow.db').absolute()}"
+    return _sqlite_uri(config.PROJECT_DIR / DATABASE)
+
+
+def resolve_tracking_uri(project: Path | None = None, uri: str | None = None) -> str:
+    """The store a command names: ``uri``, else ``project``'s mlflow.db, else $MLFLOW_TRACKING_URI.
+
+    ``project`` must already hold an mlflow.db: a typo in a PROJECT_DIR should not start an
+    empty store. Raises ConfigError when none of the three is given.
+    """
+    if uri:
+        return uri
+    if project is not None:
+        database = project / DATABASE
+        if not database.is_file():
+            raise ConfigError(f"{project}: no {DATABASE} here (is it a PROJECT_DIR?)")
+        return _sqlite_uri(database)
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    raise ConfigError("say which MLflow store: --project PROJECT_DIR or --tracking-uri URI")
+
+
+def _sqlite_uri(database: Path) -> str:
+    return f"sqlite:///{database.absolute()}"
 
 
 def experiment_name(config: Config) -> str:
@@ -32,9 +64,42 @@ def experiment_name(config: Config) -> str:
 
 def client_for(uri: str) -> MlflowClient:
     """A client bound to ``uri`` (both tracking and registry), quiet about its own upgrades."""
+    _quiet_database_setup()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@contextmanager
+def using_store(uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API (``mlflow.search_runs``, ``start_run``...) at ``uri`` for a block.
+
+    ``mlflow.set_tracking_uri`` / ``set_registry_uri`` also export MLFLOW_TRACKING_URI and
+    MLFLOW_REGISTRY_URI, which would silently send every later run of this process (and its
+    subprocesses) to this store. On exit both URIs are unset and those variables put back;
+    MLflow mirrors an explicitly set URI in them, so whatever was in force before is again.
+    """
+    saved = {name: os.environ.get(name) for name in URI_VARIABLES}
+    _quiet_database_setup()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        # None unsets: MLflow's own temporary-URI helper restores an unset URI the same way.
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _quiet_database_setup() -> None:
+    """Keep MLflow's table creation and alembic's migration notes (INFO) out of the console."""
+    for name in DATABASE_SETUP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path) -> str:
