@@ -9,13 +9,12 @@ import pandas as pd
 
 from regional_lstm.atomic import write_text
 from regional_lstm.evaluation.metrics import compute_metrics, summarize
-
-MM_DAY_KM2_PER_M3S = 86.4  # 1 m3/s over 1 km2 is 86.4 mm/day
+from regional_lstm.units import convert
 
 
 def mm_per_day_to_m3s(q: np.ndarray | pd.Series, area_km2: float) -> np.ndarray | pd.Series:
     """Specific discharge [mm/day] to discharge [m3/s] for a basin of ``area_km2``."""
-    return q * area_km2 / MM_DAY_KM2_PER_M3S
+    return convert(q, "mm/day", "m3/s", area_km2=area_km2)
 
 
 def prediction_table(frame: pd.DataFrame, area_km2: float, snow: bool) -> pd.DataFrame:

@@ -20,7 +20,6 @@ import pandas as pd
 
 from regional_lstm.data.ingest.common import (
     attribute_variables,
-    cfs_to_mm_per_day,
     daily_index,
     dates_from_parts,
     documented_attributes,
@@ -34,6 +33,7 @@ from regional_lstm.data.ingest.common import (
 )
 from regional_lstm.data.store import CANONICAL, Variable
 from regional_lstm.errors import IngestError
+from regional_lstm.units import convert
 
 FORCINGS = ("daymet", "maurer", "maurer_extended", "nldas")
 MISSING = -999.0
@@ -83,8 +83,8 @@ class CamelsUS:
         self._areas_km2[basin] = area_km2
         flow_file = self._flow_file(basin)
         q_cfs = _read_streamflow(flow_file)
-        frame = forcing.join(cfs_to_mm_per_day(q_cfs, area_km2).rename("streamflow"), how="outer")
-        return frame
+        q_mm_per_day = convert(q_cfs, "cfs", "mm/day", area_km2=area_km2)
+        return forcing.join(q_mm_per_day.rename("streamflow"), how="outer")
 
     def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
         files = sorted(self._attributes_dir.glob("camels_*.txt"))
@@ -120,9 +120,10 @@ def _files_by_basin(files) -> dict[str, Path]:
 def _read_header_area_km2(file: Path) -> float:
     lines = file.read_text(errors="replace").splitlines()[:3]
     try:
-        return float(lines[2]) / 1e6
+        area_m2 = float(lines[2])
     except (IndexError, ValueError):
         raise IngestError(f"{file}: line 3 should hold the basin area in m2") from None
+    return convert(area_m2, "m2", "km2")
 
 
 def _read_forcing(file: Path) -> tuple[pd.DataFrame, float]:

@@ -14,8 +14,6 @@ import yaml
 from regional_lstm.data.store import Variable
 from regional_lstm.errors import IngestError
 
-CFS_TO_M3S = 0.028316846592
-SECONDS_PER_DAY = 86400.0
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a"})
 FIRST_DATA_LINE = 2  # line 1 of a daily table is its header
 
@@ -240,16 +238,6 @@ def _read_numbers(file: Path, numbers: list[str], **options) -> pd.DataFrame:
 def _floats(numbers: list[str]) -> defaultdict[str, type]:
     """``read_csv`` dtypes: float64 for ``numbers``, strings for every other column."""
     return defaultdict(lambda: str, dict.fromkeys(numbers, np.float64))
-
-
-def cfs_to_mm_per_day(q_cfs: pd.Series | np.ndarray, area_km2: float) -> pd.Series | np.ndarray:
-    """Convert discharge in cubic feet per second to depth over the basin in mm/day."""
-    return q_cfs * CFS_TO_M3S * SECONDS_PER_DAY / (area_km2 * 1e6) * 1000.0
-
-
-def m3s_to_mm_per_day(q_m3s: pd.Series | np.ndarray, area_km2: float) -> pd.Series | np.ndarray:
-    """Convert discharge in m3/s to depth over the basin in mm/day."""
-    return q_m3s * SECONDS_PER_DAY / (area_km2 * 1e6) * 1000.0
 
 
 def merge_attribute_tables(

@@ -22,9 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from regional_lstm.data.ingest.common import (
     attribute_variables,
-    cfs_to_mm_per_day,
     documented_attributes,
-    m3s_to_mm_per_day,
     merge_attribute_tables,
     read_basin_list,
     read_daily_table,
@@ -35,52 +33,7 @@ from regional_lstm.data.ingest.common import (
 )
 from regional_lstm.data.store import CANONICAL, TARGET_VARIABLES, Variable
 from regional_lstm.errors import IngestError
-
-
-@dataclass(frozen=True)
-class Conversion:
-    """``stored = source * factor + offset``, divided by the basin area [km2] if ``per_area``."""
-
-    factor: float
-    offset: float = 0.0
-    per_area: bool = False
-
-
-CONVERSIONS = {
-    ("h", "s"): Conversion(3600.0),
-    ("min", "s"): Conversion(60.0),
-    ("degF", "degC"): Conversion(5.0 / 9.0, -32.0 * 5.0 / 9.0),
-    ("K", "degC"): Conversion(1.0, -273.15),
-    ("in", "mm"): Conversion(25.4),
-    ("cm", "mm"): Conversion(10.0),
-    ("m", "mm"): Conversion(1000.0),
-    ("in/day", "mm/day"): Conversion(25.4),
-    ("cm/day", "mm/day"): Conversion(10.0),
-    ("m/day", "mm/day"): Conversion(1000.0),
-    ("mm/h", "mm/day"): Conversion(24.0),
-    ("kg/m2/s", "mm/day"): Conversion(86400.0),
-    ("cfs", "mm/day"): Conversion(cfs_to_mm_per_day(1.0, 1.0), per_area=True),
-    ("ft3/s", "mm/day"): Conversion(cfs_to_mm_per_day(1.0, 1.0), per_area=True),
-    ("m3/s", "mm/day"): Conversion(m3s_to_mm_per_day(1.0, 1.0), per_area=True),
-    ("MJ/m2/day", "W/m2"): Conversion(1e6 / 86400.0),
-    ("kPa", "Pa"): Conversion(1000.0),
-    ("hPa", "Pa"): Conversion(100.0),
-    ("m2", "km2"): Conversion(1e-6),
-    ("ha", "km2"): Conversion(0.01),
-    ("mi2", "km2"): Conversion(2.589988110336),
-}
-
-
-def conversion(from_units: str | None, units: str) -> Conversion | None:
-    """The conversion from ``from_units`` to ``units``; None when none is needed."""
-    if from_units is None or from_units == units:
-        return None
-    if (from_units, units) not in CONVERSIONS:
-        known = ", ".join(f for f, t in CONVERSIONS if t == units) or "none"
-        raise ValueError(
-            f"no conversion from {from_units!r} to {units!r} (known sources for {units!r}: {known})"
-        )
-    return CONVERSIONS[(from_units, units)]
+from regional_lstm.units import convert, needs_area
 
 
 class _Strict(BaseModel):
@@ -142,7 +95,8 @@ class AreaSpec(_Strict):
     @field_validator("from_units")
     @classmethod
     def _check_units(cls, from_units: str) -> str:
-        conversion(from_units, "km2")
+        if needs_area(from_units, "km2"):
+            raise ValueError(f"{from_units!r} is not an area")
         return from_units
 
 
@@ -189,10 +143,11 @@ class Mapping(_Strict):
                     f"column {column!r}: {spec.name} is stored in {canonical} "
                     f"(write units: {canonical} and from_units: {spec.units})"
                 )
-            try:
-                conversion(spec.from_units, spec.units)
-            except ValueError as error:
-                raise ValueError(f"column {column!r}: {error}") from None
+            if spec.from_units is not None:
+                try:
+                    needs_area(spec.from_units, spec.units)
+                except ValueError as error:
+                    raise ValueError(f"column {column!r}: {error}") from None
         return variables
 
     @field_validator("attribute_units")
@@ -207,8 +162,7 @@ class Mapping(_Strict):
     @model_validator(mode="after")
     def _check_area_is_given(self) -> Mapping:
         for column, spec in self.variables.items():
-            convert = conversion(spec.from_units, spec.units)
-            if convert is not None and convert.per_area and self.area is None:
+            if spec.from_units and needs_area(spec.from_units, spec.units) and self.area is None:
                 raise ValueError(
                     f"column {column!r}: {spec.from_units} -> {spec.units} needs the basin area "
                     "(add area: {attribute: <attribute in km2>})"
@@ -280,10 +234,9 @@ class CsvSource:
         parts = [(file, self._read_file(file)) for file in self._files[basin]]
         frame = _concat_in_time(parts)
         for column, spec in self.mapping.variables.items():
-            convert = conversion(spec.from_units, spec.units)
-            if convert is not None:
-                values = frame[column] * convert.factor + convert.offset
-                frame[column] = values / self._area_km2(basin) if convert.per_area else values
+            if spec.from_units is not None:
+                area = self._area_km2(basin) if needs_area(spec.from_units, spec.units) else None
+                frame[column] = convert(frame[column], spec.from_units, spec.units, area_km2=area)
         names = {column: spec.name for column, spec in self.mapping.variables.items()}
         return frame.rename(columns=names)
 
@@ -379,8 +332,7 @@ class CsvSource:
                 f"{self.mapping.path}: area attribute {spec.attribute!r} is in no attribute table"
             )
         area = pd.to_numeric(merged[spec.attribute], errors="coerce")
-        convert = conversion(spec.from_units, "km2")
-        return area if convert is None else area * convert.factor
+        return convert(area, spec.from_units, "km2")
 
     def _read_table(self, source: AttributeSource) -> tuple[Path, pd.DataFrame]:
         file = self._resolve(source.path)
