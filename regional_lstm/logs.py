@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 
 ROOT = "regional_lstm"
 QUIET = ("mlflow", "alembic", "ray", "urllib3", "filelock", "fsspec", "numcodecs", "matplotlib")
@@ -54,5 +53,3 @@ def quiet_third_party() -> None:
     """Third-party loggers at WARNING, and their start-up notices out of the console."""
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
-    # MLflow asks for type hints on any pyfunc `predict` it cannot introspect; ours are typed.
-    warnings.filterwarnings("ignore", message=".*type hint.*", category=UserWarning)

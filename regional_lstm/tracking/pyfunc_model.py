@@ -7,6 +7,8 @@ members' mean (or median) with ``<target>_p05`` / ``<target>_p95`` columns.
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -23,8 +25,14 @@ class RegionalLSTMPyfunc(mlflow.pyfunc.PythonModel):
         self.members, manifest = load_members(path)
         self.statistic = manifest.get("statistic", "mean")
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
-        """``model_input``: columns basin, date, inputs, attributes; or a (basin, time) Dataset."""
+    def predict(
+        self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> pd.DataFrame:
+        """``model_input``: columns basin, date, inputs, attributes; or a (basin, time) Dataset.
+
+        The hint is pyfunc's DataFrame contract: MLflow then neither asks for hints nor
+        validates the input, so a Dataset still passes through to the conversion below.
+        """
         from regional_lstm.evaluation.predict import predict_frame
 
         if isinstance(model_input, xr.Dataset):
