@@ -6,14 +6,12 @@ so the CLI can print it as is. After loading, every path is absolute (Ray worker
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     AllowInfNan,
@@ -28,13 +26,12 @@ from pydantic import (
     StrictInt,
     StrictStr,
     Tag,
-    ValidationError,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from regional_lstm.config_periods import Period
 from regional_lstm.errors import ConfigError
+from regional_lstm.yaml_model import read_mapping, validate
 
 __all__ = ["TUNABLE_KEYS", "Config", "Period", "load_config"]
 
@@ -94,14 +91,14 @@ def _basins(value: Any) -> Any:
 
 
 _TUNABLE = "tunable"  # marks the fields `_tunable` builds, from which TUNABLE_KEYS is derived
+_VALUE, _SEARCH = "value", "search"  # the tags of a tunable key's two forms
 
 
 def _tunable(scalar: Any) -> Any:
     """`scalar`, or a non-empty list of them: a search space for `regional-lstm tune`."""
     return Annotated[
-        Annotated[scalar, Tag("value")]
-        | Annotated[list[scalar], Field(min_length=1), Tag("search")],
-        Discriminator(lambda value: "search" if isinstance(value, list | tuple) else "value"),
+        Annotated[scalar, Tag(_VALUE)] | Annotated[list[scalar], Field(min_length=1), Tag(_SEARCH)],
+        Discriminator(lambda value: _SEARCH if isinstance(value, list | tuple) else _VALUE),
         _TUNABLE,
     ]
 
@@ -239,10 +236,7 @@ class Config(BaseModel):
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> Config:
         """Validate `data`, turning pydantic's report into one `ConfigError` that names `source`."""
-        try:
-            config = cls.model_validate(dict(data))
-        except ValidationError as error:
-            raise ConfigError(f"{source}: {_summarise(error)}") from None
+        config = validate(cls, data, source, ConfigError, tags=(_VALUE, _SEARCH))
         config._source = source
         return config
 
@@ -326,89 +320,9 @@ TUNABLE_KEYS = tuple(
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read and validate a YAML config; `overrides` replace keys before validation."""
-    data = _read_yaml_mapping(Path(path))
+    data = read_mapping(Path(path), "config", ConfigError)
     return Config.from_mapping(data | dict(overrides or {}), source=str(path))
-
-
-def _read_yaml_mapping(path: Path) -> dict[str, Any]:
-    """The top-level mapping of a YAML file, or a one-line ConfigError saying why not."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(error, "problem", None) or " ".join(str(error).split())
-        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of KEY: value, got {type(data).__name__}")
-    keys = [key for key in data if not isinstance(key, str)]
-    if keys:
-        raise ConfigError(f"{path}: keys must be names, got {keys[0]!r}")
-    return data
 
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-_BOUNDS = {
-    "greater_than": ">",
-    "greater_than_equal": ">=",
-    "less_than": "<",
-    "less_than_equal": "<=",
-}
-_EXPECTED = {
-    "int_type": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_type": "expected a number",
-    "finite_number": "expected a finite number",
-    "bool_type": "expected true or false",
-    "string_type": "expected a string",
-    "list_type": "expected a list",
-    "path_type": "expected a path",
-    "too_short": "expected a non-empty list",
-}
-
-
-def _summarise(error: ValidationError) -> str:
-    """All of pydantic's errors on one line; unknown keys first, as typos explain missing keys."""
-    details = error.errors()
-    unknown = [_describe(detail) for detail in details if detail["type"] == "extra_forbidden"]
-    missing = [repr(str(detail["loc"][0])) for detail in details if detail["type"] == "missing"]
-    if missing:
-        missing = [f"missing required key{'s' * (len(missing) > 1)} {', '.join(missing)}"]
-    other = [_describe(d) for d in details if d["type"] not in ("extra_forbidden", "missing")]
-    return "; ".join(unknown + missing + other)
-
-
-def _describe(detail: ErrorDetails) -> str:
-    """One pydantic error as 'KEY[index]: what was expected, got what', without pydantic's URL."""
-    key, *inner = detail["loc"] or ("",)
-    fields = [p for p in inner if isinstance(p, str) and p not in ("value", "search")]
-    where = f"{key}" + "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}"
-        for part in inner
-        if isinstance(part, int) or part in fields
-    )
-    kind, context = detail["type"], detail.get("ctx", {})
-    if kind == "extra_forbidden" and fields:
-        return f"{key}: unknown key '{fields[-1]}'"
-    if kind == "extra_forbidden":
-        return f"unknown key '{key}'{_closest_key_hint(str(key))}"
-    if kind == "value_error":
-        return f"{where}: {context['error']}" if where else str(context["error"])
-    if kind in _BOUNDS:
-        bound = next(iter(context.values()))
-        expected = f"expected a value {_BOUNDS[kind]} {bound}"
-    else:
-        expected = _EXPECTED.get(kind) or detail["msg"].replace("Input should be", "expected")
-    shown = repr(detail["input"])
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{where}: {expected}, got {shown}"
-
-
-def _closest_key_hint(key: str) -> str:
-    matches = difflib.get_close_matches(key.upper(), Config.model_fields, n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""

@@ -17,8 +17,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from regional_lstm.data.ingest.common import (
     attribute_variables,
@@ -34,6 +33,7 @@ from regional_lstm.data.ingest.common import (
 from regional_lstm.data.store import CANONICAL, TARGET_VARIABLES, Variable
 from regional_lstm.errors import IngestError
 from regional_lstm.units import convert, needs_area
+from regional_lstm.yaml_model import read_mapping, validate
 
 
 class _Strict(BaseModel):
@@ -173,38 +173,9 @@ class Mapping(_Strict):
 def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping YAML; every problem is one IngestError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise IngestError(f"{path}: mapping file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" on line {mark.line + 1}" if mark is not None else ""
-        raise IngestError(f"{path}: not valid YAML{where}") from None
-    if not isinstance(raw, dict):
-        raise IngestError(f"{path}: a mapping file holds keys such as name, files, variables")
-    try:
-        mapping = Mapping.model_validate(raw)
-    except ValidationError as error:
-        raise IngestError(f"{path}: {_describe(error)}") from None
+    mapping = validate(Mapping, read_mapping(path, "mapping", IngestError), str(path), IngestError)
     mapping._path = path.absolute()
     return mapping
-
-
-def _describe(error: ValidationError) -> str:
-    """The first validation problem in words, on one line; a misspelt key goes first."""
-    first = min(error.errors(), key=lambda problem: problem["type"] != "extra_forbidden")
-    loc = [str(part) for part in first["loc"]]
-    where = " -> ".join(loc[:-1]) or "the top level"
-    if first["type"] == "extra_forbidden":
-        problem = f"unknown key {loc[-1]!r} in {where}"
-    elif first["type"] == "missing":
-        problem = f"missing key {loc[-1]!r} in {where}"
-    else:
-        message = first["msg"].removeprefix("Value error, ").splitlines()[0]
-        problem = f"{' -> '.join(loc)}: {message}" if loc else message
-    more = error.error_count() - 1
-    return problem + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
 @dataclass
