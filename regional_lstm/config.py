@@ -31,6 +31,7 @@ from pydantic import (
 
 from regional_lstm.config_periods import Period
 from regional_lstm.errors import ConfigError
+from regional_lstm.registry import INGEST_ADAPTERS, MODELS
 from regional_lstm.yaml_model import read_mapping, validate
 
 __all__ = ["TUNABLE_KEYS", "Config", "Period", "load_config"]
@@ -118,7 +119,7 @@ class DataSource(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["synthetic", "camels-us", "camels-ch", "caravan", "csv"]
+    kind: Literal[("synthetic", *INGEST_ADAPTERS)]
     path: AbsolutePath | None = None
     basins_file: AbsolutePath | None = None
     forcing: StrictStr | None = None
@@ -158,7 +159,7 @@ class Config(BaseModel):
     LSTM_L2_REGULARIZATION: _tunable(Annotated[Number, Field(ge=0)]) = 1e-6
     LSTM_USE_ATTENTION: _tunable(StrictBool) = True
     LSTM_USE_SNOW: _tunable(StrictBool) = False
-    LSTM_STATIC_CONDITIONING: _tunable(Literal["concat", "ealstm"]) = "concat"
+    LSTM_STATIC_CONDITIONING: _tunable(Literal[tuple(MODELS)]) = "concat"
     LSTM_STATIC_EMBEDDING: PositiveInt | None = None
     LSTM_LOSS: Literal["nse", "mse"] = "nse"
     LSTM_GRADIENT_CLIP: Annotated[Number, Field(gt=0)] = 1.0

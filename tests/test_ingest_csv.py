@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from regional_lstm.data.ingest import ingest
-from regional_lstm.data.ingest.csv_mapping import CsvSource, load_mapping
+from regional_lstm.data.ingest.csv_mapping import load_mapping
+from regional_lstm.data.ingest.csv_source import CsvSource
 from regional_lstm.data.store import dynamic_names, open_store
 from regional_lstm.errors import IngestError
 from tests.conftest import ingest_error, shared_dataset, write_basin_list

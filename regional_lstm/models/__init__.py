@@ -7,12 +7,11 @@ from regional_lstm.models.base import MODULE_PARTS, RegionalModel, freeze
 from regional_lstm.models.ealstm import EALSTM, EntityAwareLSTM
 from regional_lstm.models.lstm import ConcatLSTM
 from regional_lstm.models.spec import ModelSpec
-
-MODELS: dict[str, type[RegionalModel]] = {"concat": ConcatLSTM, "ealstm": EALSTM}
+from regional_lstm.registry import MODELS
 
 
 def build_model(spec: ModelSpec) -> RegionalModel:
-    """The model ``spec.conditioning`` names, freshly initialised from torch's global RNG."""
+    """The model ``spec.conditioning`` names in `MODELS`, freshly initialised from torch's RNG."""
     return MODELS[spec.conditioning](spec)
 
 

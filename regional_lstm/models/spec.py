@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-Conditioning = Literal["concat", "ealstm"]
-CONDITIONINGS: tuple[str, ...] = ("concat", "ealstm")
+from regional_lstm.registry import MODELS
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ class ModelSpec:
     num_layers: int
     dropout: float
     use_attention: bool
-    conditioning: Conditioning = "concat"
+    conditioning: str = "concat"  # a name in regional_lstm.registry.MODELS
     static_embedding: int | None = None
     targets: tuple[str, ...] = ("streamflow",)
     initial_forget_bias: float = 3.0
@@ -42,8 +41,8 @@ class ModelSpec:
             problems.append("n_static must be >= 0")
         if not 0 <= self.dropout < 1:
             problems.append("dropout must be in [0, 1)")
-        if self.conditioning not in CONDITIONINGS:
-            problems.append(f"conditioning must be one of {CONDITIONINGS}")
+        if self.conditioning not in MODELS:
+            problems.append(f"conditioning must be one of {tuple(MODELS)}")
         if self.static_embedding is not None and self.static_embedding < 1:
             problems.append("static_embedding must be >= 1 or None")
         if self.static_embedding is not None and self.n_static == 0:

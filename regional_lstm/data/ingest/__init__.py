@@ -1,15 +1,14 @@
-"""Ingest adapters: one per source format, all writing the same store schema."""
+"""Ingest adapters: one per source format (`INGEST_ADAPTERS`), all writing the same store schema."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
 from pathlib import Path
 
 from regional_lstm.data.ingest.common import read_basin_list
 from regional_lstm.data.store import BasinSource, write_store
 from regional_lstm.errors import IngestError
-
-KINDS = ("camels-us", "camels-ch", "caravan", "csv")
+from regional_lstm.registry import INGEST_ADAPTERS
 
 
 def open_source(
@@ -21,31 +20,22 @@ def open_source(
     mapping: str | Path | None = None,
 ) -> BasinSource:
     """Build the adapter for ``kind`` over ``source_dir``; options apply to some kinds only."""
-    source_dir = Path(source_dir).resolve()
+    if kind not in INGEST_ADAPTERS:
+        raise IngestError(INGEST_ADAPTERS.unknown(kind))
+    given = {"forcing": forcing, "mapping": mapping}
+    options = {name: value for name, value in given.items() if value is not None}
+    for option in options:
+        if not _takes(kind, option):
+            takers = " and ".join(other for other in INGEST_ADAPTERS if _takes(other, option))
+            raise IngestError(f"--{option} applies to {takers} only, not {kind}")
     wanted = read_basin_list(basins_file) if basins_file is not None else None
-    if forcing is not None and kind != "camels-us":
-        raise IngestError(f"--forcing applies to camels-us only, not {kind}")
-    if mapping is not None and kind != "csv":
-        raise IngestError(f"--mapping applies to csv only, not {kind}")
-    if kind == "camels-us":
-        from regional_lstm.data.ingest.camels_us import CamelsUS
+    adapter = INGEST_ADAPTERS[kind]
+    return adapter(source_path=Path(source_dir).resolve(), wanted=wanted, **options)
 
-        return CamelsUS(source_dir, forcing or "daymet", wanted)
-    if kind == "camels-ch":
-        from regional_lstm.data.ingest.camels_ch import CamelsCH
 
-        return CamelsCH(source_dir, wanted)
-    if kind == "caravan":
-        from regional_lstm.data.ingest.caravan import Caravan
-
-        return Caravan(source_dir, wanted)
-    if kind == "csv":
-        from regional_lstm.data.ingest.csv_mapping import CsvSource, load_mapping
-
-        if mapping is None:
-            raise IngestError("csv ingest needs --mapping FILE (see datasets/*.yaml for examples)")
-        return CsvSource(source_dir, load_mapping(mapping), wanted)
-    raise IngestError(f"unknown ingest kind {kind!r} (choose from {', '.join(KINDS)})")
+def _takes(kind: str, option: str) -> bool:
+    """Whether the adapter registered as ``kind`` has the keyword ``option``."""
+    return option in inspect.signature(INGEST_ADAPTERS[kind]).parameters
 
 
 def ingest(
@@ -57,10 +47,9 @@ def ingest(
     forcing: str | None = None,
     mapping: str | Path | None = None,
     overwrite: bool = False,
-    on_basin: Callable[[str], None] | None = None,
 ) -> Path:
     """Ingest one dataset into a new Zarr store at ``out`` and return its path."""
     source = open_source(
         kind, source_dir, basins_file=basins_file, forcing=forcing, mapping=mapping
     )
-    return write_store(source, out, overwrite=overwrite, on_basin=on_basin)
+    return write_store(source, out, overwrite=overwrite)
