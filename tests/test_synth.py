@@ -11,6 +11,7 @@ import xarray as xr
 
 from regional_lstm.data import synth
 from regional_lstm.data.store import CANONICAL, open_store
+from regional_lstm.data.synth import hydrology, weather
 from regional_lstm.errors import ConfigError, StoreError
 
 FORCINGS = ["prcp", "tmin", "tmax", "srad", "pet", "dayl"]
@@ -160,12 +161,12 @@ def test_vectorised_wet_day_chain_matches_the_day_by_day_markov_chain():
     rng = np.random.default_rng(0)
     seasonal = 0.5 * np.sin(np.arange(2000) / 58)
     uniform = rng.random(2000)
-    p01, p11 = synth._transition_probabilities(0.4, seasonal)
+    p01, p11 = weather._transition_probabilities(0.4, seasonal)
     wet, expected = False, []
     for u, to_wet, stay_wet in zip(uniform, p01, p11, strict=True):
         wet = bool(u < (stay_wet if wet else to_wet))
         expected.append(wet)
-    np.testing.assert_array_equal(synth._wet_days(0.4, seasonal, uniform), expected)
+    np.testing.assert_array_equal(weather._wet_days(0.4, seasonal, uniform), expected)
 
 
 def test_closed_form_snowpack_matches_the_day_by_day_recursion():
@@ -176,4 +177,4 @@ def test_closed_form_snowpack_matches_the_day_by_day_recursion():
     for fall, potential in zip(snowfall, melt, strict=True):
         swe = max(0.0, swe + fall - potential)
         expected.append(swe)
-    np.testing.assert_allclose(synth._snowpack(snowfall, melt, 25.0), expected, atol=1e-9)
+    np.testing.assert_allclose(hydrology._snowpack(snowfall, melt, 25.0), expected, atol=1e-9)
