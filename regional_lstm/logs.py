@@ -53,3 +53,14 @@ def quiet_third_party() -> None:
     """Third-party loggers at WARNING, and their start-up notices out of the console."""
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    pyfunc = logging.getLogger("mlflow.pyfunc")
+    if _no_signature_notice not in pyfunc.filters:
+        pyfunc.addFilter(_no_signature_notice)
+
+
+def _no_signature_notice(record: logging.LogRecord) -> bool:
+    """False for MLflow's log_model warning that our DataFrame-typed pyfunc has no signature.
+
+    It has none by design: the columns a model takes follow its config; its sidecar names them.
+    """
+    return "cannot be used to infer model signature" not in record.getMessage()
