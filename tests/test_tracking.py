@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regional_lstm.artifacts import load_model
+from regional_lstm.artifacts import load_model, sidecar_path
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.tracking.models import using_store
@@ -72,6 +74,28 @@ def test_run_keeps_results_and_the_model_as_artifacts(outcome, tmp_path):
     assert files == ["best_model.json", "best_model.pt"]
     assert (local / "MLmodel").is_file()
     assert not list(local.rglob("*.pkl"))
+
+
+def test_results_and_model_files_get_the_mode_the_umask_asks_for(outcome):
+    config, result = outcome
+    umask = os.umask(0o022)
+    os.umask(umask)
+    files = [result.model_path, sidecar_path(result.model_path)]
+    files += sorted((config.PROJECT_DIR / "results").glob("*.csv"))
+    assert "metrics.csv" in {f.name for f in files}
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask)
+
+
+def test_pyfunc_predict_has_the_type_hints_mlflow_asks_for():
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import regional_lstm.tracking.pyfunc_model"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "type hint" not in done.stderr
 
 
 def test_saved_model_is_registered_and_loads_by_alias_to_identical_predictions(outcome):
