@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from regional_lstm.errors import RegionalLSTMError
@@ -24,21 +22,6 @@ app = typer.Typer(
 )
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
-
-
-@contextmanager
-def _basin_progress(total: int | None, label: str):
-    """A progress bar over basins on stderr; yields the per-basin callback."""
-    columns = [
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[basin]}"),
-        TimeElapsedColumn(),
-    ]
-    with Progress(*columns, console=err, transient=True) as progress:
-        task = progress.add_task(label, total=total, basin="")
-        yield lambda basin: progress.update(task, advance=1, basin=basin)
 
 
 @app.command()
@@ -60,13 +43,18 @@ def ingest(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing store.")] = False,
 ) -> None:
     """Ingest a dataset once into a Zarr store (basin x time, attributes, units)."""
-    from regional_lstm.data.ingest import open_source
-    from regional_lstm.data.store import write_store
+    from regional_lstm.data.ingest import ingest as ingest_dataset
 
-    source = open_source(kind, source_dir, basins_file=basins, forcing=forcing, mapping=mapping)
-    with _basin_progress(len(source.basins), f"ingest {kind}") as on_basin:
-        path = write_store(source, out, overwrite=overwrite, on_basin=on_basin)
-    err.print(f"wrote {path} ({len(source.basins)} basins)")
+    path = ingest_dataset(
+        kind,
+        source_dir,
+        out,
+        basins_file=basins,
+        forcing=forcing,
+        mapping=mapping,
+        overwrite=overwrite,
+    )
+    err.print(f"wrote {path}", markup=False)
 
 
 @app.command()
@@ -83,17 +71,10 @@ def synth(
     """Make a synthetic CAMELS-style store from a small conceptual model (snow, soil, routing)."""
     from regional_lstm.data.synth import synthesize
 
-    with _basin_progress(basins, "synth") as on_basin:
-        path = synthesize(
-            out,
-            basins=basins,
-            years=years,
-            seed=seed,
-            gap_fraction=gaps,
-            overwrite=overwrite,
-            on_basin=on_basin,
-        )
-    err.print(f"wrote {path} ({basins} basins x {years} years)")
+    path = synthesize(
+        out, basins=basins, years=years, seed=seed, gap_fraction=gaps, overwrite=overwrite
+    )
+    err.print(f"wrote {path} ({basins} basins x {years} years)", markup=False)
 
 
 @app.command()

@@ -13,10 +13,11 @@ object stores); we open with ``consolidated=True`` explicitly.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,9 @@ import xarray as xr
 from regional_lstm import __version__
 from regional_lstm.atomic import replace_dir
 from regional_lstm.errors import StoreError
+from regional_lstm.progress import progress
+
+logger = logging.getLogger(__name__)
 
 ZARR_FORMAT = 3
 BASIN_CHUNK = 8
@@ -100,19 +104,14 @@ def static_names(ds: xr.Dataset) -> list[str]:
     return [str(n) for n, v in ds.data_vars.items() if v.dims == ("basin",)]
 
 
-def write_store(
-    source: BasinSource,
-    out: str | Path,
-    *,
-    overwrite: bool = False,
-    on_basin: Callable[[str], None] | None = None,
-) -> Path:
+def write_store(source: BasinSource, out: str | Path, *, overwrite: bool = False) -> Path:
     """Ingest every basin of ``source`` into a new store at ``out``, atomically.
 
     The store is built in a hidden folder beside ``out`` and renamed into place only when
     complete, so a crash never leaves a half-written store at the target path. Basins are
     parsed once, staged as float32 arrays on disk and written block by block, so memory
-    stays bounded by one chunk of basins whatever the dataset size.
+    stays bounded by one chunk of basins whatever the dataset size. A progress bar counts the
+    basins on a terminal.
     """
     out = Path(out).absolute()
     if out.exists() and not overwrite:
@@ -122,7 +121,7 @@ def write_store(
     work.mkdir()
     try:
         attributes, attribute_vars = source.read_attributes()
-        spans = _stage_basins(source, work / "staging", on_basin)
+        spans = _stage_basins(source, work / "staging")
         time = pd.date_range(min(s for s, _ in spans), max(e for _, e in spans), freq="D")
         target = work / "store.zarr"
         _write_template(source, attributes, attribute_vars, time, target)
@@ -130,25 +129,26 @@ def write_store(
         replace_dir(target, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    logger.info(
+        "%s: %d %s basins, %s..%s", out, len(source.basins), source.kind, *time[[0, -1]].date
+    )
     return out
 
 
-def _stage_basins(
-    source: BasinSource, staging: Path, on_basin: Callable[[str], None] | None
-) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+def _stage_basins(source: BasinSource, staging: Path) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Read each basin once, check it, and stage its values as ``<i>.npy``; return date spans."""
     staging.mkdir()
     names = [v.name for v in source.dynamic_variables]
     spans = []
-    for i, basin in enumerate(source.basins):
-        frame = source.read_basin(basin)
-        _check_basin_frame(frame, names, basin)
-        full = pd.date_range(frame.index[0], frame.index[-1], freq="D")
-        values = frame.reindex(full)[names].to_numpy(dtype=np.float32)
-        np.save(staging / f"{i}.npy", values)
-        spans.append((full[0], full[-1]))
-        if on_basin is not None:
-            on_basin(basin)
+    with progress(len(source.basins), f"ingest {source.kind}") as advance:
+        for i, basin in enumerate(source.basins):
+            frame = source.read_basin(basin)
+            _check_basin_frame(frame, names, basin)
+            full = pd.date_range(frame.index[0], frame.index[-1], freq="D")
+            values = frame.reindex(full)[names].to_numpy(dtype=np.float32)
+            np.save(staging / f"{i}.npy", values)
+            spans.append((full[0], full[-1]))
+            advance(item=basin)
     if not spans:
         raise StoreError(f"{source.source_path}: no basins to ingest")
     return spans

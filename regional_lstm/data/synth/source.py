@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -117,7 +116,6 @@ def synthesize(
     start: str = "1990-01-01",
     gap_fraction: float = 0.0,
     overwrite: bool = False,
-    on_basin: Callable[[str], None] | None = None,
 ) -> Path:
     """Simulate ``basins`` synthetic basins for ``years`` years into a new store at ``out``.
 
@@ -125,7 +123,7 @@ def synthesize(
     is missing in contiguous runs, and SWE is observed only from a third into the record.
     """
     source = SyntheticSource(basins, years, seed, start, gap_fraction)
-    return write_store(source, out, overwrite=overwrite, on_basin=on_basin)
+    return write_store(source, out, overwrite=overwrite)
 
 
 def _check_arguments(basins: int, years: int, seed: int, gap_fraction: float) -> None:
