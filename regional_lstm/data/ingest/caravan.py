@@ -12,6 +12,7 @@ no observed SWE: the ERA5-Land ``snow_depth_water_equivalent_*`` stay inputs und
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from regional_lstm.data.ingest.common import (
 )
 from regional_lstm.data.store import CANONICAL, Variable
 from regional_lstm.errors import IngestError
+
+logger = logging.getLogger(__name__)
 
 # Caravan README "Units of time series data": ERA5-Land variable -> (units, long name), each
 # as its daily mean, min and max.
@@ -96,6 +99,8 @@ class Caravan:
             require_columns(header, names, self._files[basin])
         self.dynamic_variables = [self._variable(name, headers) for name in names]
         skipped = sorted(found - set(CARAVAN_COLUMNS))
+        if skipped:
+            logger.info("%s: skipping columns outside Caravan: %s", series_dir, ", ".join(skipped))
         self.extra_attrs = {"skipped_columns": ",".join(skipped)} if skipped else {}
 
     def read_basin(self, basin: str) -> pd.DataFrame:
