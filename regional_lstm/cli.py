@@ -21,7 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, soft_wrap=True)
-out = Console()
+# Piped or captured (a job log, `| less`, CI) tables keep their full width instead of 80 columns.
+out = Console() if sys.stdout.isatty() else Console(width=100_000)
 
 
 @app.command()

@@ -16,6 +16,18 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NH_CAMELS_US = SHARED_DATA / "camels_us_neuralhydrology_testdata" / "camels_us"
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on Ray (marked ``ray`` or using the session's cluster) run in one xdist worker.
+
+    One Ray per machine: a second local Ray makes the State API fail. The other worker meanwhile
+    runs the Ray-free tests, which use the cores Ray's start-ups leave idle.
+    """
+    for item in items:
+        if "ray_cluster" in getattr(item, "fixturenames", ()) or item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def single_torch_thread():
     """Tests train tiny models: one thread each, as Ray workers run, and no oversubscription."""

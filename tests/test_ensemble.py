@@ -13,7 +13,7 @@ from regional_lstm.artifacts import load_members
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.predict import predict_frame
 from regional_lstm.pipeline.members import train_all
-from regional_lstm.tracking.models import using_store
+from regional_lstm.tracking.store import using_store
 from regional_lstm.workflows.ensemble import ensemble, member_configs
 from regional_lstm.workflows.transfer import transfer
 from tests.conftest import log_lines, model_input, tiny_config

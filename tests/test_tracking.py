@@ -119,6 +119,20 @@ def test_saved_model_is_registered_and_loads_by_alias_to_identical_predictions(o
     assert predicted["streamflow"].iloc[: lookback - 1].isna().all()
 
 
+def test_logged_model_predicts_the_same_from_an_xarray_dataset(outcome):
+    config, result = outcome
+    with using_store(result.run.uri):
+        pyfunc = mlflow.pyfunc.load_model("models:/tiny-lstm@latest")
+    _, card = load_model(result.model_path)
+    frame = model_input(config.DATA_STORE, card, ["syn0002", "syn0003"], config.VALIDATION_PERIOD)
+    dataset = frame.rename(columns={"date": "time"}).set_index(["basin", "time"]).to_xarray()
+    for name in card.data.static:  # attributes per basin, as a store holds them
+        dataset[name] = dataset[name].isel(time=0, drop=True)
+    from_dataset = pyfunc.predict(dataset)
+    from_frame = pyfunc.predict(frame)
+    pd.testing.assert_frame_equal(from_dataset, from_frame, check_dtype=False)
+
+
 def test_promote_moves_an_alias_to_a_version(outcome):
     config, result = outcome
     cli = [

@@ -119,7 +119,7 @@ def predict_frame(
         rows = rows.reindex(time)
         # A copy: scaling works in place, and pandas may hand out a read-only view.
         x = norm.scale_dynamic(rows[dynamic].to_numpy(np.float32, copy=True)[None], dynamic)
-        attributes = rows[static].dropna().iloc[:1].to_numpy(np.float64)
+        attributes = rows[static].dropna().iloc[:1].to_numpy(np.float64, copy=True)
         if static and len(attributes) == 0:
             raise RegionalLSTMError(f"basin {basin}: no values for its static attributes")
         block = BasinBlock(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -14,37 +11,11 @@ from mlflow.exceptions import MlflowException
 from regional_lstm.artifacts import sidecar_path
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.tracking.runs import TrackedRun
-from regional_lstm.tracking.store import client_for
+from regional_lstm.tracking.store import client_for, using_store
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 MODEL_NAME = "model"
 REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))?$")
-
-
-@contextmanager
-def using_store(uri: str) -> Iterator[None]:
-    """Point MLflow's fluent API at ``uri`` for a block, then put everything back.
-
-    ``mlflow.set_tracking_uri`` also exports MLFLOW_TRACKING_URI, which would silently send every
-    later run of this process (and its subprocesses) to this store.
-    """
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    saved_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    saved_tracking, saved_registry = tracking_utils._tracking_uri, registry_utils._registry_uri
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(saved_tracking)
-        registry_utils._registry_uri = saved_registry
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def log_model(run: TrackedRun, weights: Path) -> str:
