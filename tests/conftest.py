@@ -14,18 +14,35 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NH_CAMELS_US = SHARED_DATA / "camels_us_neuralhydrology_testdata" / "camels_us"
+RAY_TESTS = "tests/ray/"  # test modules that start the shared local Ray
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests on Ray (marked ``ray`` or using the session's cluster) run in one xdist worker.
+def pytest_xdist_make_scheduler(config, log):
+    """The tests under tests/ray/ run in one xdist worker, in order; the rest are spread.
 
-    One Ray per machine: a second local Ray makes the State API fail. The other worker meanwhile
-    runs the Ray-free tests, which use the cores Ray's start-ups leave idle.
+    One Ray per machine (a second local Ray makes the State API fail), and each Ray test
+    module trains its models once in a module fixture. The other worker meanwhile runs the
+    Ray-free tests on the cores Ray's start-ups leave idle.
     """
-    for item in items:
-        if "ray_cluster" in getattr(item, "fixturenames", ()) or item.get_closest_marker("ray"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RayInOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "ray" if nodeid.startswith(RAY_TESTS) else nodeid
+
+    return RayInOneWorker(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test on the shared Ray outside tests/ray/ would start a second Ray in the other worker."""
+    stray = [
+        item.nodeid
+        for item in items
+        if "ray_cluster" in getattr(item, "fixturenames", ())
+        and not item.nodeid.startswith(RAY_TESTS)
+    ]
+    if stray:
+        raise pytest.UsageError(f"tests on Ray belong under {RAY_TESTS}: {stray[0]}")
 
 
 @pytest.fixture(autouse=True, scope="session")

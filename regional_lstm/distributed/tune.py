@@ -110,18 +110,24 @@ def run_sweep(
             reduction_factor=3,
         )
     with progress(num_samples * _grid_points(space), name) as advance:
-        return _tuner(
+        tuner = tune.Tuner(
             trainable,
-            space,
-            metric,
-            num_samples,
-            scheduler,
-            max_concurrent,
-            seed,
-            storage_path,
-            name,
-            _TrialProgress(advance),
-        ).fit()
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric=metric,
+                mode="max",
+                num_samples=num_samples,
+                scheduler=scheduler,
+                search_alg=BasicVariantGenerator(max_concurrent=max_concurrent, random_state=seed),
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=str(storage_path.absolute()),
+                verbose=0,
+                callbacks=[_TrialProgress(advance)],
+            ),
+        )
+        return tuner.fit()
 
 
 def _grid_points(space: dict[str, Any]) -> int:
@@ -130,34 +136,3 @@ def _grid_points(space: dict[str, Any]) -> int:
         len(v["grid_search"]) for v in space.values() if isinstance(v, dict) and "grid_search" in v
     ]
     return math.prod(sizes)
-
-
-def _tuner(
-    trainable,
-    space,
-    metric,
-    num_samples,
-    scheduler,
-    max_concurrent,
-    seed,
-    storage_path,
-    name,
-    callback,
-) -> tune.Tuner:
-    return tune.Tuner(
-        trainable,
-        param_space=space,
-        tune_config=tune.TuneConfig(
-            metric=metric,
-            mode="max",
-            num_samples=num_samples,
-            scheduler=scheduler,
-            search_alg=BasicVariantGenerator(max_concurrent=max_concurrent, random_state=seed),
-        ),
-        run_config=tune.RunConfig(
-            name=name,
-            storage_path=str(storage_path.absolute()),
-            verbose=0,
-            callbacks=[callback],
-        ),
-    )
