@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.registry import INGEST_ADAPTERS
 
 app = typer.Typer(
     help="Regional LSTMs for streamflow over many basins: ingest, train, tune, transfer to "
@@ -27,9 +28,7 @@ out = Console() if sys.stdout.isatty() else Console(width=100_000)
 
 @app.command()
 def ingest(
-    kind: Annotated[
-        str, typer.Argument(help="Source format: camels-us, camels-ch, caravan or csv.")
-    ],
+    kind: Annotated[str, typer.Argument(help=f"Source format: {', '.join(INGEST_ADAPTERS)}.")],
     source_dir: Annotated[Path, typer.Argument(help="Root folder of the dataset as downloaded.")],
     out: Annotated[Path, typer.Option("--out", help="Path of the Zarr store to create.")],
     basins: Annotated[
