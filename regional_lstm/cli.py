@@ -168,11 +168,19 @@ def evaluate(
             "(default LSTM_MC_DROPOUT_PASSES).",
         ),
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="exact: one LSTM_LOOKBACK window per day; stateful: one pass per basin with "
+            "the state carried day to day (much faster); both: exact results plus each basin's "
+            "NSE difference to stateful (default EVALUATION_MODE).",
+        ),
+    ] = None,
 ) -> None:
     """Re-evaluate a saved model (VALIDATION_PERIOD unless --period) and rewrite results/."""
     from regional_lstm.workflows.evaluate import evaluate_tracked
 
-    evaluate_tracked(project_dir, period=period, plots=plots, mc_dropout=mc_dropout)
+    evaluate_tracked(project_dir, period=period, plots=plots, mc_dropout=mc_dropout, mode=mode)
 
 
 @app.command()

@@ -173,6 +173,7 @@ class Config(BaseModel):
     LSTM_ENSEMBLE_SEEDS: Seeds | None = None
     LSTM_ENSEMBLE_STATISTIC: Literal["mean", "median"] = "mean"
     LSTM_MC_DROPOUT_PASSES: Annotated[StrictInt, Field(ge=0)] = 0
+    EVALUATION_MODE: Literal["exact", "stateful"] = "exact"
     PUB_FOLDS: Annotated[StrictInt, Field(ge=2)] = 5
     PUB_STRATIFY: StrictStr | None = None
     LSTM_SAVE_MODEL: StrictBool = False

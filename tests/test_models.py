@@ -150,7 +150,7 @@ def test_ealstm_computes_the_entity_aware_recurrence() -> None:
     expected = reference_ealstm_layer(
         model.lstm.recurrent, spec.n_dynamic, inputs["x_dynamic"], inputs["x_static"]
     )
-    actual = model.lstm(inputs["x_dynamic"], inputs["x_static"])
+    actual, _ = model.lstm(inputs["x_dynamic"], inputs["x_static"])
     torch.testing.assert_close(actual, expected)
 
 
@@ -267,3 +267,33 @@ def test_freeze_a_layer_the_model_lacks_raises_naming_the_valid_parts() -> None:
     model = build_model(make_spec(num_layers=2))
     with pytest.raises(ValueError, match=r"'lstm\.2'.*'lstm\.0', 'lstm\.1'"):
         freeze(model, ["lstm.2"])
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "ealstm"])
+def test_each_step_of_forward_steps_is_the_window_ending_there(conditioning) -> None:
+    model = build_model(make_spec(conditioning=conditioning, num_layers=2)).eval()
+    inputs = make_inputs(model.spec, batch=3, seq=12)
+    with torch.no_grad():
+        steps = model.forward_steps(inputs)["y_hat"]
+        for t in (0, 5, 11):
+            window = {"x_dynamic": inputs["x_dynamic"][:, : t + 1], "x_static": inputs["x_static"]}
+            torch.testing.assert_close(steps[:, t], model(window)["y_hat"])
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "ealstm"])
+def test_carried_state_continues_the_same_sequence(conditioning) -> None:
+    model = build_model(make_spec(conditioning=conditioning)).eval()
+    inputs = make_inputs(model.spec, batch=2, seq=10)
+    head = {"x_dynamic": inputs["x_dynamic"][:, :4], "x_static": inputs["x_static"]}
+    tail = {"x_dynamic": inputs["x_dynamic"][:, 4:], "x_static": inputs["x_static"]}
+    with torch.no_grad():
+        whole = model.forward_steps(inputs)["y_hat"]
+        first = model.forward_steps(head)
+        second = model.forward_steps(tail, first["state"])["y_hat"]
+    torch.testing.assert_close(torch.cat([first["y_hat"], second], dim=1), whole)
+
+
+def test_attention_model_has_no_stateful_form() -> None:
+    model = build_model(make_spec(use_attention=True))
+    with pytest.raises(ValueError, match="attention"):
+        model.forward_steps(make_inputs(model.spec, batch=1, seq=5))

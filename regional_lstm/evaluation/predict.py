@@ -50,6 +50,63 @@ def predict_block(
     return np.split(flat, np.cumsum([len(e) for e in ends])[:-1])
 
 
+MODES = ("exact", "stateful")
+STATEFUL_CHUNK_DAYS = 512  # days per forward call when a stretch is run through with its state
+
+
+@torch.no_grad()
+def predict_block_stateful(
+    model: nn.Module,
+    block: BasinBlock,
+    ends: list[np.ndarray],
+    lookback: int,
+    batch_size: int,
+    device: torch.device,
+    *,
+    stochastic: bool = False,
+) -> list[np.ndarray]:
+    """As `predict_block`, but the LSTM runs once through each gap-free stretch of inputs.
+
+    Each stretch starts from a zero state and carries it day to day, so day t's prediction has
+    seen the stretch from its start instead of only the ``lookback`` days before t; the first
+    ``lookback - 1`` days of a stretch are its spin-up. The days predicted are those of ``ends``
+    (`BasinBlock.window_ends` without targets): one pass costs a stretch's length in LSTM steps
+    where windows cost ``lookback`` steps per day.
+    """
+    if not stochastic:
+        model.eval()
+    simulated = np.full((*block.x.shape[:2], block.y.shape[-1]), np.nan, np.float32)
+    stretches = sorted(_stretches(block, lookback), key=lambda run: run[2] - run[1], reverse=True)
+    for first in range(0, len(stretches), batch_size):
+        batch = stretches[first : first + batch_size]
+        longest = batch[0][2] - batch[0][1]
+        # Stretches end-padded to the longest: a padded tail never reaches earlier steps.
+        x = np.zeros((len(batch), longest, block.x.shape[-1]), np.float32)
+        for k, (basin, start, stop) in enumerate(batch):
+            x[k, : stop - start] = block.x[basin, start:stop]
+        static = torch.from_numpy(block.static[[basin for basin, _, _ in batch]]).to(device)
+        y_hat, state = np.empty((*x.shape[:2], simulated.shape[-1]), np.float32), None
+        for day in range(0, longest, STATEFUL_CHUNK_DAYS):
+            days = slice(day, day + STATEFUL_CHUNK_DAYS)
+            inputs = {"x_dynamic": torch.from_numpy(x[:, days]).to(device), "x_static": static}
+            out = model.forward_steps(inputs, state)
+            y_hat[:, days], state = out["y_hat"].float().cpu().numpy(), out["state"]
+        for k, (basin, start, stop) in enumerate(batch):
+            simulated[basin, start + lookback - 1 : stop] = y_hat[k, lookback - 1 : stop - start]
+    return [simulated[i, basin_ends] for i, basin_ends in enumerate(ends)]
+
+
+def _stretches(block: BasinBlock, lookback: int) -> list[tuple[int, int, int]]:
+    """(basin, first, stop) of every run of gap-free input days at least ``lookback`` long."""
+    clean = ~np.isnan(block.x).any(axis=-1)
+    edges = np.diff(np.pad(clean.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    runs = []
+    for basin in range(len(block.basins)):
+        starts, stops = np.flatnonzero(edges[basin] == 1), np.flatnonzero(edges[basin] == -1)
+        runs += [(basin, a, b) for a, b in zip(starts, stops, strict=True) if b - a >= lookback]
+    return runs
+
+
 def predict_period(
     model: nn.Module,
     card: ModelCard,
@@ -60,12 +117,22 @@ def predict_period(
     batch_size: int = EVAL_BATCH_SIZE,
     device: torch.device | None = None,
     stochastic: bool = False,
+    mode: str = "exact",
 ) -> dict[str, pd.DataFrame]:
     """Per basin a frame indexed by date with ``<target>_obs`` and ``<target>_sim`` columns.
 
     Observations are the store's values as stored; a day whose input window has a gap gets no
-    prediction (NaN). Units are the store's (streamflow mm/day, swe mm).
+    prediction (NaN). Units are the store's (streamflow mm/day, swe mm). ``mode`` "exact" runs
+    one window per day; "stateful" one pass per gap-free stretch (`predict_block_stateful`).
     """
+    if mode not in MODES:
+        raise RegionalLSTMError(f"unknown evaluation mode {mode!r} (choose from exact, stateful)")
+    if mode == "stateful" and card.model.use_attention:
+        raise RegionalLSTMError(
+            "stateful evaluation needs a model without temporal attention (it attends over "
+            "whole windows): use the exact mode"
+        )
+    predict = predict_block if mode == "exact" else predict_block_stateful
     device = device or torch.device("cpu")
     targets = list(card.data.targets)
     times = reader.time_slice(period.start, period.end)
@@ -76,7 +143,7 @@ def predict_period(
     )
     with progress(len(basins), f"predict {period}") as advance:
         for block, ends in blocks:
-            predictions = predict_block(
+            predictions = predict(
                 model, block, ends, card.data.lookback, batch_size, device, stochastic=stochastic
             )
             observed = reader.read_dynamic(block.basins, targets, times)
@@ -170,6 +237,7 @@ def predict_mc_dropout(
     passes: int,
     *,
     seed: int = 0,
+    mode: str = "exact",
 ) -> list[dict[str, pd.DataFrame]]:
     """``passes`` stochastic predictions with dropout left on (Gal & Ghahramani 2016).
 
@@ -181,6 +249,6 @@ def predict_mc_dropout(
     torch.manual_seed(seed)
     with dropout_active(model):
         return [
-            predict_period(model, card, reader, basins, period, stochastic=True)
+            predict_period(model, card, reader, basins, period, stochastic=True, mode=mode)
             for _ in range(passes)
         ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -30,7 +31,8 @@ class RegionalModel(nn.Module, ABC):
     ``forward({"x_dynamic": (batch, seq, n_dynamic), "x_static": (batch, n_static)})`` returns
     ``{"y_hat": (batch, n_targets)}`` in ``spec.targets`` order, plus ``"attention"``
     (batch, seq) when ``spec.use_attention``. Subclasses build ``self.lstm`` and say how it
-    consumes the static features in `encode`.
+    consumes the static features in `encode`. `forward_steps` is the stateful form: the targets
+    of every step, and the recurrent state to carry into the next stretch of days.
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -47,23 +49,26 @@ class RegionalModel(nn.Module, ABC):
         self.head = nn.Linear(head_inputs, spec.n_targets)
 
     @abstractmethod
-    def encode(self, x_dynamic: Tensor, static: Tensor) -> Tensor:
-        """Last recurrent layer's outputs (batch, seq, hidden) for static features (batch, s)."""
+    def encode(self, x_dynamic: Tensor, static: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """Last recurrent layer's outputs (batch, seq, hidden) for static features (batch, s),
+        starting from ``state`` (None: zeros), and the state after the last step."""
 
     @property
     def module_parts(self) -> tuple[str, ...]:
         """Named parts present in this model, the names `freeze` accepts."""
         return tuple(name for name in MODULE_PARTS if getattr(self, name) is not None)
 
-    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
-        x_dynamic, x_static = inputs["x_dynamic"], inputs["x_static"]
+    def _static(self, x_dynamic: Tensor, x_static: Tensor) -> Tensor:
         if x_dynamic.shape[-1] != self.spec.n_dynamic or x_static.shape[-1] != self.spec.n_static:
             raise ValueError(
                 f"expected {self.spec.n_dynamic} dynamic and {self.spec.n_static} static inputs, "
                 f"got x_dynamic {tuple(x_dynamic.shape)} and x_static {tuple(x_static.shape)}"
             )
-        static = x_static if self.embedding is None else self.embedding(x_static)
-        hidden = self.encode(x_dynamic, static)
+        return x_static if self.embedding is None else self.embedding(x_static)
+
+    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+        x_dynamic, x_static = inputs["x_dynamic"], inputs["x_static"]
+        hidden, _ = self.encode(x_dynamic, self._static(x_dynamic, x_static))
         features = hidden[:, -1]
         outputs = {}
         if self.attention is not None:
@@ -71,6 +76,19 @@ class RegionalModel(nn.Module, ABC):
             features = torch.cat([features, context], dim=-1)
         outputs["y_hat"] = self.head(self.dropout(features))
         return outputs
+
+    def forward_steps(self, inputs: dict[str, Tensor], state: Any = None) -> dict[str, Any]:
+        """Targets after every step, ``{"y_hat": (batch, seq, n_targets), "state": ...}``.
+
+        Step t's output is what `forward` gives for a window ending at t that starts where the
+        state was zero; passing the returned ``state`` back in continues the same sequence.
+        Attention looks at a whole window at once, so an attention model has no such form.
+        """
+        if self.attention is not None:
+            raise ValueError("a model with temporal attention predicts whole windows only")
+        x_dynamic, x_static = inputs["x_dynamic"], inputs["x_static"]
+        hidden, state = self.encode(x_dynamic, self._static(x_dynamic, x_static), state)
+        return {"y_hat": self.head(self.dropout(hidden)), "state": state}
 
 
 def freeze(model: RegionalModel, parts: Iterable[str]) -> None:

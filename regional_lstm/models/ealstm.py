@@ -73,11 +73,13 @@ class EntityAwareLSTM(nn.Module):
             "weight_hh_l0": self.recurrent.weight_hh_l0 * self.hidden_mask,
         }
 
-    def forward(self, x_dynamic: Tensor, static: Tensor) -> Tensor:
-        """(batch, seq, input) and (batch, static) -> last layer's outputs (batch, seq, hidden)."""
+    def forward(
+        self, x_dynamic: Tensor, static: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """(batch, seq, input) and (batch, static) -> last layer's outputs (batch, seq, hidden)
+        and the (h, c) state after the last step (``state``: where to start; None is zeros)."""
         inputs = with_static_at_every_step(x_dynamic, static)
-        hidden, _ = functional_call(self.recurrent, self.masked_weights(), (inputs,))
-        return hidden
+        return functional_call(self.recurrent, self.masked_weights(), (inputs, state))
 
 
 class EALSTM(RegionalModel):
@@ -94,5 +96,7 @@ class EALSTM(RegionalModel):
             spec.initial_forget_bias,
         )
 
-    def encode(self, x_dynamic: Tensor, static: Tensor) -> Tensor:
-        return self.lstm(x_dynamic, static)
+    def encode(
+        self, x_dynamic: Tensor, static: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        return self.lstm(x_dynamic, static, state)

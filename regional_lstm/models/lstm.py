@@ -53,6 +53,7 @@ class ConcatLSTM(RegionalModel):
             spec.initial_forget_bias,
         )
 
-    def encode(self, x_dynamic: Tensor, static: Tensor) -> Tensor:
-        hidden, _ = self.lstm(with_static_at_every_step(x_dynamic, static))
-        return hidden
+    def encode(
+        self, x_dynamic: Tensor, static: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        return self.lstm(with_static_at_every_step(x_dynamic, static), state)

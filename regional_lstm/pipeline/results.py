@@ -49,13 +49,16 @@ def evaluate_project(
     period: Period | None = None,
     plots: bool = True,
     mc_dropout: int | None = None,
+    mode: str | None = None,
 ) -> Evaluation:
     """Predict the evaluation period (VALIDATION_PERIOD unless ``period``) for every basin.
 
     The project's model, or its seed ensemble when it has one and no single model.
     ``mc_dropout`` > 0 (default: the model's LSTM_MC_DROPOUT_PASSES) predicts that many times
     with dropout on and reports the spread as an ensemble would (mean, 5-95 % band, coverage,
-    CRPS).
+    CRPS). ``mode`` (default: the model's EVALUATION_MODE) is "exact" (a window per day),
+    "stateful" (one pass per basin, see `predict_block_stateful`) or "both": the exact results,
+    with each basin's ``NSE_stateful`` and ``NSE_exact_minus_stateful`` added to metrics.csv.
     """
     project_dir = Path(project_dir).absolute()
     saved, manifest = load_members(project_model(project_dir))
@@ -71,16 +74,39 @@ def evaluate_project(
         raise RegionalLSTMError(
             f"{project_dir}: MC-dropout applies to a single model, not an ensemble"
         )
+    mode = mode or card.config.get("EVALUATION_MODE", "exact")
+    if mode == "both" and (mc_dropout or len(saved) > 1):
+        raise RegionalLSTMError(
+            f"{project_dir}: evaluation modes are compared on a single model without MC-dropout"
+        )
+    predicted = "exact" if mode == "both" else mode
     if mc_dropout:
-        members = predict_mc_dropout(model, card, reader, basins, period, mc_dropout)
+        members = predict_mc_dropout(
+            model, card, reader, basins, period, mc_dropout, mode=predicted
+        )
     else:
-        members = [predict_period(m, c, reader, basins, period) for m, c in saved]
+        members = [predict_period(m, c, reader, basins, period, mode=predicted) for m, c in saved]
+    extra = None
+    if mode == "both":
+        stateful = predict_period(model, card, reader, basins, period, mode="stateful")
+        extra = mode_difference(members[0], stateful)
     statistic = manifest.get("statistic", "mean")
     evaluation = write_results(
-        project_dir / RESULTS_DIR, reader, members, statistic=statistic, plots=plots
+        project_dir / RESULTS_DIR, reader, members, statistic=statistic, plots=plots, extra=extra
     )
     log_evaluation(evaluation, f"Evaluation {period}")
     return evaluation
+
+
+def mode_difference(
+    exact: dict[str, pd.DataFrame], stateful: dict[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """Per basin the stateful NSE and how far the exact one lies above it."""
+    exact_nse = metrics_table(exact)["NSE"]
+    stateful_nse = metrics_table(stateful)["NSE"]
+    return pd.DataFrame(
+        {"NSE_stateful": stateful_nse, "NSE_exact_minus_stateful": exact_nse - stateful_nse}
+    )
 
 
 def write_results(

@@ -22,6 +22,7 @@ def evaluate_tracked(
     period: Period | str | None = None,
     plots: bool = True,
     mc_dropout: int | None = None,
+    mode: str | None = None,
 ) -> Evaluation:
     """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run.
 
@@ -46,7 +47,7 @@ def evaluate_tracked(
         tracked.set_tags({"regional_lstm.trained_in_run": source})
     with closing(tracked):
         evaluation = evaluate_project(
-            project_dir, period=period, plots=plots, mc_dropout=mc_dropout
+            project_dir, period=period, plots=plots, mc_dropout=mc_dropout, mode=mode
         )
         log_results(tracked, evaluation.summary, evaluation.results_dir)
     logger.info(f"MLflow run {tracked.run_id} in {tracked.uri}")
