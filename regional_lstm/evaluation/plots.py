@@ -12,20 +12,19 @@ import numpy as np
 import pandas as pd
 
 from regional_lstm.atomic import atomic_path
+from regional_lstm.evaluation.hydrographs import Hydrographs
 
 
 def plot_hydrograph(path: Path, basin: str, table: pd.DataFrame, nse: float) -> Path:
-    """Observed vs predicted discharge over the evaluation period."""
-    observed = table.iloc[:, 0]
-    predicted = table.iloc[:, 1]
-    fig, ax = plt.subplots(figsize=(10, 3.5), layout="constrained")
-    ax.plot(observed.index, observed.to_numpy(), color="black", lw=0.8, label="observed")
-    ax.plot(predicted.index, predicted.to_numpy(), color="tab:blue", lw=0.8, label="LSTM")
-    ax.set_ylabel("discharge [m3/s]")
-    ax.set_title(f"basin {basin}  NSE {nse:.2f}")
-    ax.legend(loc="upper right", frameon=False)
-    _save(fig, path)
-    return path
+    """Observed vs predicted discharge over the evaluation period (a prediction table)."""
+    with Hydrographs() as hydrographs:
+        return hydrographs.draw(path, basin, table, nse)
+
+
+def plot_hydrograph_band(path: Path, basin: str, table: pd.DataFrame, nse: float) -> Path:
+    """Observed discharge, ensemble centre and its quantile band (an ensemble_prediction_table)."""
+    with Hydrographs(band=True) as hydrographs:
+        return hydrographs.draw(path, basin, table, nse)
 
 
 def _save(fig, path: Path) -> None:
@@ -90,30 +89,3 @@ def _numeric_first(value: str) -> tuple[int, float, str]:
         return (0, float(value), value)
     except ValueError:
         return (1, 0.0, value)
-
-
-def plot_hydrograph_band(path: Path, basin: str, table: pd.DataFrame, nse: float) -> Path:
-    """Observed discharge, ensemble centre and its quantile band (an ensemble_prediction_table)."""
-    observed, centre, lower, upper = (table.iloc[:, i] for i in range(4))
-    fig, ax = plt.subplots(figsize=(10, 3.5), layout="constrained")
-    ax.fill_between(
-        lower.index,
-        lower.to_numpy(),
-        upper.to_numpy(),
-        color="tab:blue",
-        alpha=0.25,
-        lw=0,
-        label=f"{_band_label(lower.name)}-{_band_label(upper.name)}",
-    )
-    ax.plot(observed.index, observed.to_numpy(), color="black", lw=0.8, label="observed")
-    ax.plot(centre.index, centre.to_numpy(), color="tab:blue", lw=0.8, label="LSTM ensemble")
-    ax.set_ylabel("discharge [m3/s]")
-    ax.set_title(f"basin {basin}  NSE {nse:.2f}")
-    ax.legend(loc="upper right", frameon=False)
-    _save(fig, path)
-    return path
-
-
-def _band_label(column: str) -> str:
-    """``p05`` from ``Predicted_p05_m3s``."""
-    return column.removeprefix("Predicted_").removesuffix("_m3s")

@@ -14,13 +14,14 @@ from regional_lstm.artifacts import load_members
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.evaluation.hydrographs import Hydrographs
 from regional_lstm.evaluation.outputs import (
     metrics_table,
     prediction_table,
     write_metrics,
     write_predictions,
 )
-from regional_lstm.evaluation.plots import plot_hydrograph, plot_hydrograph_band, plot_nse_cdf
+from regional_lstm.evaluation.plots import plot_nse_cdf
 from regional_lstm.evaluation.predict import predict_mc_dropout, predict_period
 from regional_lstm.evaluation.uncertainty import (
     combine_members,
@@ -135,20 +136,17 @@ def write_results(
     if extra is not None:
         table = table.join(extra)
     snow = "swe_sim" in predictions[basins[0]]
-    for basin, area in track(list(zip(basins, areas, strict=True)), f"write {results_dir.name}"):
-        if len(members) == 1:
-            csv = prediction_table(predictions[basin], float(area), snow)
-        else:
-            csv = ensemble_prediction_table(predictions[basin], float(area))
-        write_predictions(results_dir, basin, csv)
-        if plots:
-            plot = plot_hydrograph if len(members) == 1 else plot_hydrograph_band
-            plot(
-                results_dir / f"{basin}_LSTM_hydrograph.png",
-                basin,
-                csv,
-                float(table.loc[basin, "NSE"]),
-            )
+    rows = track(list(zip(basins, areas, strict=True)), f"write {results_dir.name}")
+    with Hydrographs(band=len(members) > 1) as hydrographs:
+        for basin, area in rows:
+            if len(members) == 1:
+                csv = prediction_table(predictions[basin], float(area), snow)
+            else:
+                csv = ensemble_prediction_table(predictions[basin], float(area))
+            write_predictions(results_dir, basin, csv)
+            if plots:
+                path = results_dir / f"{basin}_LSTM_hydrograph.png"
+                hydrographs.draw(path, basin, csv, float(table.loc[basin, "NSE"]))
     _, summary = write_metrics(results_dir, table)
     if len(members) > 1:
         summary |= {
