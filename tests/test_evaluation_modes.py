@@ -14,6 +14,7 @@ from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import BasinBlock
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.metrics import nse
+from regional_lstm.evaluation.outputs import dated_csv
 from regional_lstm.evaluation.predict import predict_block, predict_block_stateful, predict_period
 from regional_lstm.models import ModelSpec, build_model
 from regional_lstm.pipeline.results import evaluate_project
@@ -138,3 +139,20 @@ def test_attention_models_are_evaluated_exactly_only(trained):
             config.VALIDATION_PERIOD,
             mode="stateful",
         )
+
+
+def test_prediction_csv_text_is_what_pandas_writes():
+    rng = np.random.default_rng(1)
+    table = pd.DataFrame(
+        {
+            "Q_obs": rng.random(400) * 100,
+            "Q_pred": rng.random(400) * 1e-7,
+            "SWE_obs": rng.random(400).astype(np.float32),
+            "SWE_pred": -rng.random(400) * 1e6,
+        },
+        index=pd.date_range("1999-12-01", periods=400, name="Date"),
+    )
+    table.iloc[::7, 0] = np.nan
+    table.iloc[3, 2] = np.nan
+    expected = table.to_csv(index_label="Date", date_format="%Y-%m-%d", float_format="%.6g")
+    assert dated_csv(table) == expected

@@ -58,7 +58,8 @@ class Hydrographs:
             )
         self._limits(table)
         self.ax.set_title(f"basin {basin}  NSE {nse:.2f}")
-        self.ax.legend(loc="upper right", frameon=False)
+        if self.ax.get_legend() is None:  # the same labels for every basin: built once
+            self.ax.legend(loc="upper right", frameon=False)
         with atomic_path(path) as tmp:
             self.fig.savefig(tmp, dpi=110, pil_kwargs={"compress_level": PNG_COMPRESSION})
         return path
