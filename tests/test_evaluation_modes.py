@@ -15,7 +15,12 @@ from regional_lstm.data.sampling import BasinBlock
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.metrics import nse
 from regional_lstm.evaluation.outputs import dated_csv
-from regional_lstm.evaluation.predict import predict_block, predict_block_stateful, predict_period
+from regional_lstm.evaluation.predict import (
+    predict_block,
+    predict_block_stateful,
+    predict_members,
+    predict_period,
+)
 from regional_lstm.models import ModelSpec, build_model
 from regional_lstm.pipeline.results import evaluate_project
 from tests.conftest import tiny_config, train_in_process
@@ -156,3 +161,23 @@ def test_prediction_csv_text_is_what_pandas_writes():
     table.iloc[3, 2] = np.nan
     expected = table.to_csv(index_label="Date", date_format="%Y-%m-%d", float_format="%.6g")
     assert dated_csv(table) == expected
+
+
+def test_members_sharing_inputs_are_fed_one_read_of_each_block(trained):
+    config, path = trained
+    model, card = load_model(path)
+    other, _ = load_model(path)
+    with torch.no_grad():
+        other.head.bias.add_(0.5)  # a second member that predicts differently
+    reader = StoreReader(config.DATA_STORE)
+    reads = []
+    read_dynamic = reader.read_dynamic
+    reader.read_dynamic = lambda *args: reads.append(args) or read_dynamic(*args)
+    period, basins = config.VALIDATION_PERIOD, card.trained_basins
+    together = predict_members([(model, card), (other, card)], reader, basins, period)
+    assert len(reads) == 2  # the block's inputs and targets, then its observations: once
+    for member, predicted in zip((model, other), together, strict=True):
+        alone = predict_period(member, card, StoreReader(config.DATA_STORE), basins, period)
+        for basin in basins:
+            pd.testing.assert_frame_equal(predicted[basin], alone[basin])
+    assert not together[0][basins[0]].equals(together[1][basins[0]])

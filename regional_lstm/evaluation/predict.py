@@ -125,37 +125,73 @@ def predict_period(
     prediction (NaN). Units are the store's (streamflow mm/day, swe mm). ``mode`` "exact" runs
     one window per day; "stateful" one pass per gap-free stretch (`predict_block_stateful`).
     """
+    options = {"batch_size": batch_size, "device": device, "stochastic": stochastic, "mode": mode}
+    return predict_members([(model, card)], reader, basins, period, **options)[0]
+
+
+def predict_members(
+    members: Sequence[tuple[nn.Module, ModelCard]],
+    reader: StoreReader,
+    basins: Sequence[str],
+    period: Period,
+    *,
+    batch_size: int = EVAL_BATCH_SIZE,
+    device: torch.device | None = None,
+    stochastic: bool = False,
+    mode: str = "exact",
+) -> list[dict[str, pd.DataFrame]]:
+    """Each member's `predict_period`, reading every block of basins once for all members.
+
+    Members that share inputs and normalisation (an ensemble's seeds, MC-dropout passes of one
+    model) are fed the same standardised block; others get blocks of their own.
+    """
     if mode not in MODES:
         raise RegionalLSTMError(f"unknown evaluation mode {mode!r} (choose from exact, stateful)")
-    if mode == "stateful" and card.model.use_attention:
+    if mode == "stateful" and any(card.model.use_attention for _, card in members):
         raise RegionalLSTMError(
             "stateful evaluation needs a model without temporal attention (it attends over "
             "whole windows): use the exact mode"
         )
     predict = predict_block if mode == "exact" else predict_block_stateful
     device = device or torch.device("cpu")
-    targets = list(card.data.targets)
     times = reader.time_slice(period.start, period.end)
     dates = pd.DatetimeIndex(reader.time[times], name="Date")
-    out: dict[str, pd.DataFrame] = {}
-    blocks = iter_blocks(
-        reader, list(basins), period, card.data, card.normalization, need_target=False
-    )
-    with progress(len(basins), f"predict {period}") as advance:
-        for block, ends in blocks:
-            predictions = predict(
-                model, block, ends, card.data.lookback, batch_size, device, stochastic=stochastic
-            )
-            observed = reader.read_dynamic(block.basins, targets, times)
-            for i, basin in enumerate(block.basins):
-                simulated = np.full((len(dates), len(targets)), np.nan, dtype=np.float32)
-                rows = ends[i] - block.period_start
-                simulated[rows] = card.normalization.unscale_target(predictions[i], targets)
-                columns = {f"{t}_obs": observed[i, :, k] for k, t in enumerate(targets)}
-                columns |= {f"{t}_sim": simulated[:, k] for k, t in enumerate(targets)}
-                out[basin] = pd.DataFrame(columns, index=dates)
-            advance(len(block.basins), block.basins[-1])
+    out: list[dict[str, pd.DataFrame]] = [{} for _ in members]
+    groups: list[list[int]] = []
+    for k, (_, card) in enumerate(members):
+        group = next((g for g in groups if _same_inputs(members[g[0]][1], card)), None)
+        if group is None:
+            groups.append(group := [])
+        group.append(k)
+    with progress(len(basins) * len(groups), f"predict {period}") as advance:
+        for group in groups:
+            card = members[group[0]][1]
+            targets = list(card.data.targets)
+            norm, lookback = card.normalization, card.data.lookback
+            for block, ends in iter_blocks(
+                reader, list(basins), period, card.data, norm, need_target=False
+            ):
+                observed = reader.read_dynamic(block.basins, targets, times)
+                for k in group:
+                    model = members[k][0]
+                    predictions = predict(
+                        model, block, ends, lookback, batch_size, device, stochastic=stochastic
+                    )
+                    for i, basin in enumerate(block.basins):
+                        simulated = np.full((len(dates), len(targets)), np.nan, dtype=np.float32)
+                        simulated[ends[i] - block.period_start] = norm.unscale_target(
+                            predictions[i], targets
+                        )
+                        columns = {f"{t}_obs": observed[i, :, j] for j, t in enumerate(targets)}
+                        columns |= {f"{t}_sim": simulated[:, j] for j, t in enumerate(targets)}
+                        out[k][basin] = pd.DataFrame(columns, index=dates)
+                advance(len(block.basins), block.basins[-1])
     return out
+
+
+def _same_inputs(a: ModelCard, b: ModelCard) -> bool:
+    """Whether two models read the same standardised data (so one block serves both)."""
+    return a.data == b.data and a.normalization == b.normalization
 
 
 def predict_frame(
@@ -248,7 +284,6 @@ def predict_mc_dropout(
         raise RegionalLSTMError("MC-dropout needs a model trained with LSTM_DROPOUT > 0")
     torch.manual_seed(seed)
     with dropout_active(model):
-        return [
-            predict_period(model, card, reader, basins, period, stochastic=True, mode=mode)
-            for _ in range(passes)
-        ]
+        return predict_members(
+            [(model, card)] * passes, reader, basins, period, stochastic=True, mode=mode
+        )

@@ -19,7 +19,7 @@ from regional_lstm.artifacts import ENSEMBLE_MANIFEST, ModelCard, load_members, 
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError, RegionalLSTMError
-from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.evaluation.predict import predict_members
 from regional_lstm.tracking.models import download_model, registry_lineage
 
 
@@ -41,8 +41,8 @@ class Donor:
     def predict(
         self, reader: StoreReader, basins: Sequence[str], period: Period
     ) -> list[dict[str, pd.DataFrame]]:
-        """Each member's predictions for ``basins`` over ``period`` (see `predict_period`)."""
-        return [predict_period(model, card, reader, basins, period) for model, card in self.members]
+        """Each member's predictions for ``basins`` over ``period`` (one read of each block)."""
+        return predict_members(self.members, reader, basins, period)
 
 
 def load_donor(reference: str, tracking_uri: str, download_dir: Path) -> Donor:

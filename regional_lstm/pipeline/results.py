@@ -22,7 +22,7 @@ from regional_lstm.evaluation.outputs import (
     write_predictions,
 )
 from regional_lstm.evaluation.plots import plot_nse_cdf
-from regional_lstm.evaluation.predict import predict_mc_dropout, predict_period
+from regional_lstm.evaluation.predict import predict_mc_dropout, predict_members, predict_period
 from regional_lstm.evaluation.uncertainty import (
     combine_members,
     ensemble_metrics,
@@ -86,7 +86,7 @@ def evaluate_project(
             model, card, reader, basins, period, mc_dropout, mode=predicted
         )
     else:
-        members = [predict_period(m, c, reader, basins, period, mode=predicted) for m, c in saved]
+        members = predict_members(saved, reader, basins, period, mode=predicted)
     extra = None
     if mode == "both":
         stateful = predict_period(model, card, reader, basins, period, mode="stateful")

@@ -16,7 +16,7 @@ from regional_lstm.artifacts import load_model, save_ensemble
 from regional_lstm.config import Config
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError
-from regional_lstm.evaluation.predict import predict_period
+from regional_lstm.evaluation.predict import predict_members
 from regional_lstm.pipeline.fitting import register_if_asked
 from regional_lstm.pipeline.layout import ENSEMBLE_DIR, RAY_DIR, RESULTS_DIR
 from regional_lstm.pipeline.members import train_all
@@ -79,11 +79,11 @@ def _ensemble_tracked(config, configs, parent: TrackedRun) -> EnsembleOutcome:
     models = train_all(configs, parent, storage=config.PROJECT_DIR / RAY_DIR)
     reader = StoreReader(config.DATA_STORE)
     period = config.VALIDATION_PERIOD
-    members, member_scores, member_runs = [], {}, []
-    for label, path in models.items():
-        model, card = load_model(path)
-        predictions = predict_period(model, card, reader, card.trained_basins, period)
-        members.append(predictions)
+    loaded = {label: load_model(path) for label, path in models.items()}
+    basins = next(iter(loaded.values()))[1].trained_basins
+    members = predict_members(list(loaded.values()), reader, basins, period)
+    member_scores, member_runs = {}, []
+    for (label, (_, card)), predictions in zip(loaded.items(), members, strict=True):
         member_scores[label] = write_results(
             configs[label].PROJECT_DIR / RESULTS_DIR, reader, [predictions], plots=False
         )
