@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -18,12 +19,12 @@ import torch.distributed as dist
 from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from regional_lstm import logs
 from regional_lstm.tracking.runs import TrackedRun
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
 
 logger = logging.getLogger(__name__)
-PACKAGE_LOGGER = "regional_lstm"
 
 
 def _worker_loop(loop_config: dict[str, Any]) -> None:
@@ -75,11 +76,11 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
 def _rank_log(path: Path, rank: int) -> Iterator[None]:
     """Rank 0's messages go to the run's log file (which the driver follows) and its stdout;
     the other ranks keep only warnings, so each epoch line appears once."""
-    package = logging.getLogger(PACKAGE_LOGGER)
+    package = logging.getLogger(logs.ROOT)
     handlers: list[logging.Handler] = []
     if rank == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handlers = [logging.FileHandler(path), logging.StreamHandler()]
+        handlers = [logging.FileHandler(path), logging.StreamHandler(sys.stdout)]
     previous = package.level, package.propagate
     package.setLevel(logging.INFO if rank == 0 else logging.WARNING)
     package.propagate = rank != 0
