@@ -178,3 +178,12 @@ def test_closed_form_snowpack_matches_the_day_by_day_recursion():
         swe = max(0.0, swe + fall - potential)
         expected.append(swe)
     np.testing.assert_allclose(hydrology._snowpack(snowfall, melt, 25.0), expected, atol=1e-9)
+
+
+def test_basins_simulated_in_worker_processes_give_the_same_store(tmp_path):
+    from regional_lstm.data.store import PARALLEL_MIN_BASINS
+
+    kwargs = {"basins": PARALLEL_MIN_BASINS, "years": 2, "seed": 4, "gap_fraction": 0.1}
+    serial = xr.open_zarr(synth.synthesize(tmp_path / "serial.zarr", workers=1, **kwargs))
+    parallel = xr.open_zarr(synth.synthesize(tmp_path / "parallel.zarr", workers=2, **kwargs))
+    xr.testing.assert_identical(serial.drop_attrs(), parallel.drop_attrs())

@@ -13,15 +13,20 @@ object stores); we open with ``consolidated=True`` explicitly.
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
+import os
 import shutil
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from time import perf_counter
 from typing import Protocol
 
 import numpy as np
@@ -37,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 ZARR_FORMAT = 3
 BASIN_CHUNK = 8
+# Below this many basins, starting worker processes (each imports the toolkit) costs more than
+# parsing or simulating the basins in this one.
+PARALLEL_MIN_BASINS = 64
 SCHEMA_VERSION = 1
 TARGET_VARIABLES = ("streamflow", "swe")
 CANONICAL = {
@@ -104,14 +112,17 @@ def static_names(ds: xr.Dataset) -> list[str]:
     return [str(n) for n, v in ds.data_vars.items() if v.dims == ("basin",)]
 
 
-def write_store(source: BasinSource, out: str | Path, *, overwrite: bool = False) -> Path:
+def write_store(
+    source: BasinSource, out: str | Path, *, overwrite: bool = False, workers: int | None = None
+) -> Path:
     """Ingest every basin of ``source`` into a new store at ``out``, atomically.
 
     The store is built in a hidden folder beside ``out`` and renamed into place only when
     complete, so a crash never leaves a half-written store at the target path. Basins are
     parsed once, staged as float32 arrays on disk and written block by block, so memory
-    stays bounded by one chunk of basins whatever the dataset size. A progress bar counts the
-    basins on a terminal.
+    stays bounded by one chunk of basins whatever the dataset size. ``workers`` processes
+    (default: one per core) parse or simulate the basins when there are at least
+    ``PARALLEL_MIN_BASINS``. A progress bar counts the basins on a terminal.
     """
     out = Path(out).absolute()
     if out.exists() and not overwrite:
@@ -119,39 +130,66 @@ def write_store(source: BasinSource, out: str | Path, *, overwrite: bool = False
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     work.mkdir()
+    started = perf_counter()
     try:
         attributes, attribute_vars = source.read_attributes()
-        spans = _stage_basins(source, work / "staging")
-        time = pd.date_range(min(s for s, _ in spans), max(e for _, e in spans), freq="D")
+        spans = _stage_basins(source, work / "staging", workers or len(os.sched_getaffinity(0)))
+        dates = pd.date_range(min(s for s, _ in spans), max(e for _, e in spans), freq="D")
         target = work / "store.zarr"
-        _write_template(source, attributes, attribute_vars, time, target)
-        _write_dynamic_blocks(source, spans, time, work / "staging", target)
+        _write_template(source, attributes, attribute_vars, dates, target)
+        _write_dynamic_blocks(source, spans, dates, work / "staging", target)
         replace_dir(target, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    seconds = perf_counter() - started
     logger.info(
-        "%s: %d %s basins, %s..%s", out, len(source.basins), source.kind, *time[[0, -1]].date
+        "%s: %d %s basins, %s..%s (%.1f basins/s)",
+        out,
+        len(source.basins),
+        source.kind,
+        *dates[[0, -1]].date,
+        len(source.basins) / seconds,
     )
     return out
 
 
-def _stage_basins(source: BasinSource, staging: Path) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+def _stage_basins(
+    source: BasinSource, staging: Path, workers: int
+) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Read each basin once, check it, and stage its values as ``<i>.npy``; return date spans."""
     staging.mkdir()
-    names = [v.name for v in source.dynamic_variables]
+    stage = functools.partial(_stage_basin, source, staging)
+    jobs = list(enumerate(source.basins))
     spans = []
-    with progress(len(source.basins), f"ingest {source.kind}") as advance:
-        for i, basin in enumerate(source.basins):
-            frame = source.read_basin(basin)
-            _check_basin_frame(frame, names, basin)
-            full = pd.date_range(frame.index[0], frame.index[-1], freq="D")
-            values = frame.reindex(full)[names].to_numpy(dtype=np.float32)
-            np.save(staging / f"{i}.npy", values)
-            spans.append((full[0], full[-1]))
-            advance(item=basin)
+    with progress(len(jobs), f"ingest {source.kind}") as advance:
+        if workers > 1 and len(jobs) >= PARALLEL_MIN_BASINS:
+            # fork: a worker needs only the source and numpy, and a forked one neither re-imports
+            # the caller's script (as spawn would, without a __main__ guard) nor pays start-up
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                for basin, span in pool.map(stage, jobs, chunksize=8):
+                    spans.append(span)
+                    advance(item=basin)
+        else:
+            for basin, span in map(stage, jobs):
+                spans.append(span)
+                advance(item=basin)
     if not spans:
         raise StoreError(f"{source.source_path}: no basins to ingest")
     return spans
+
+
+def _stage_basin(
+    source: BasinSource, staging: Path, job: tuple[int, str]
+) -> tuple[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """One basin read, checked and staged as ``<i>.npy`` (in a worker process or this one)."""
+    i, basin = job
+    names = [v.name for v in source.dynamic_variables]
+    frame = source.read_basin(basin)
+    _check_basin_frame(frame, names, basin)
+    full = pd.date_range(frame.index[0], frame.index[-1], freq="D")
+    np.save(staging / f"{i}.npy", frame.reindex(full)[names].to_numpy(dtype=np.float32))
+    return basin, (full[0], full[-1])
 
 
 def _check_basin_frame(frame: pd.DataFrame, names: Sequence[str], basin: str) -> None:

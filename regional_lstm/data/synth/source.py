@@ -116,14 +116,17 @@ def synthesize(
     start: str = "1990-01-01",
     gap_fraction: float = 0.0,
     overwrite: bool = False,
+    workers: int | None = None,
 ) -> Path:
     """Simulate ``basins`` synthetic basins for ``years`` years into a new store at ``out``.
 
     ``gap_fraction > 0`` switches on realistic missing data: that fraction of streamflow days
     is missing in contiguous runs, and SWE is observed only from a third into the record.
+    Each basin is seeded on its own, so ``workers`` processes (default: one per core) give the
+    same store as one.
     """
     source = SyntheticSource(basins, years, seed, start, gap_fraction)
-    return write_store(source, out, overwrite=overwrite)
+    return write_store(source, out, overwrite=overwrite, workers=workers)
 
 
 def _check_arguments(basins: int, years: int, seed: int, gap_fraction: float) -> None:
