@@ -8,7 +8,7 @@ Library code wraps its loops in :func:`track` or :func:`progress`; when stderr i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -54,11 +54,9 @@ def progress(total: int | None, description: str) -> Iterator[Advance]:
         yield advance
 
 
-def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
-    """Iterate over ``items`` with a bar (``total`` defaults to ``len(items)`` where it has one)."""
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
-    with progress(total, description) as advance:
+def track(items: Sequence[T], description: str) -> Iterator[T]:
+    """Iterate over ``items`` with a bar of ``len(items)`` steps."""
+    with progress(len(items), description) as advance:
         for item in items:
             yield item
             advance()

@@ -112,15 +112,14 @@ def iter_blocks(
     norm: Normalization,
     *,
     need_target: bool,
-    pool_basins: int = POOL_BASINS,
 ) -> Iterator[tuple[BasinBlock, list[np.ndarray]]]:
-    """``basins`` in blocks of ``pool_basins``, each with its valid window ends (memory: one block).
+    """``basins`` in blocks of ``POOL_BASINS``, each with its valid window ends (memory: one block).
 
     ``need_target`` keeps only windows ending on an observed target (training and validation);
     without it every window with gap-free inputs counts (prediction).
     """
-    for first in range(0, len(basins), pool_basins):
-        block = load_block(reader, basins[first : first + pool_basins], period, spec, norm)
+    for first in range(0, len(basins), POOL_BASINS):
+        block = load_block(reader, basins[first : first + POOL_BASINS], period, spec, norm)
         yield block, block.window_ends(spec.lookback, need_target)
 
 

@@ -22,7 +22,7 @@ import uuid
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,19 +161,15 @@ def _stage_basins(
     stage = functools.partial(_stage_basin, source, staging)
     jobs = list(enumerate(source.basins))
     spans = []
-    with progress(len(jobs), f"ingest {source.kind}") as advance:
-        if workers > 1 and len(jobs) >= PARALLEL_MIN_BASINS:
-            # fork: a worker needs only the source and numpy, and a forked one neither re-imports
-            # the caller's script (as spawn would, without a __main__ guard) nor pays start-up
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                for basin, span in pool.map(stage, jobs, chunksize=8):
-                    spans.append(span)
-                    advance(item=basin)
-        else:
-            for basin, span in map(stage, jobs):
-                spans.append(span)
-                advance(item=basin)
+    pool = None
+    if workers > 1 and len(jobs) >= PARALLEL_MIN_BASINS:
+        # fork: a worker needs only the source and numpy, and a forked one neither re-imports
+        # the caller's script (as spawn would, without a __main__ guard) nor pays start-up
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    with progress(len(jobs), f"ingest {source.kind}") as advance, pool or nullcontext():
+        for basin, span in pool.map(stage, jobs, chunksize=8) if pool else map(stage, jobs):
+            spans.append(span)
+            advance(item=basin)
     if not spans:
         raise StoreError(f"{source.source_path}: no basins to ingest")
     return spans

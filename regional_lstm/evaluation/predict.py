@@ -50,7 +50,6 @@ def predict_block(
     return np.split(flat, np.cumsum([len(e) for e in ends])[:-1])
 
 
-MODES = ("exact", "stateful")
 STATEFUL_CHUNK_DAYS = 512  # days per forward call when a stretch is run through with its state
 
 
@@ -107,6 +106,10 @@ def _stretches(block: BasinBlock, lookback: int) -> list[tuple[int, int, int]]:
     return runs
 
 
+# Evaluation modes: how a block of basins is predicted.
+PREDICTORS = {"exact": predict_block, "stateful": predict_block_stateful}
+
+
 def predict_period(
     model: nn.Module,
     card: ModelCard,
@@ -145,14 +148,15 @@ def predict_members(
     Members that share inputs and normalisation (an ensemble's seeds, MC-dropout passes of one
     model) are fed the same standardised block; others get blocks of their own.
     """
-    if mode not in MODES:
-        raise RegionalLSTMError(f"unknown evaluation mode {mode!r} (choose from exact, stateful)")
+    if mode not in PREDICTORS:
+        choices = ", ".join(PREDICTORS)
+        raise RegionalLSTMError(f"unknown evaluation mode {mode!r} (choose from {choices})")
     if mode == "stateful" and any(card.model.use_attention for _, card in members):
         raise RegionalLSTMError(
             "stateful evaluation needs a model without temporal attention (it attends over "
             "whole windows): use the exact mode"
         )
-    predict = predict_block if mode == "exact" else predict_block_stateful
+    predict = PREDICTORS[mode]
     device = device or torch.device("cpu")
     times = reader.time_slice(period.start, period.end)
     dates = pd.DatetimeIndex(reader.time[times], name="Date")

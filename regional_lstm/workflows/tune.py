@@ -145,17 +145,17 @@ def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric
     trials_dir = base.PROJECT_DIR / "tune" / "trials"
 
     def trial(params: dict[str, Any]) -> None:
-        trial = trial_id()
+        this_trial = trial_id()
         # Trials keep their files apart but log to the sweep's store, under its parent run.
         values = (
             base_values
             | params
             | {
-                "PROJECT_DIR": str(trials_dir / trial),
+                "PROJECT_DIR": str(trials_dir / this_trial),
                 "MLFLOW_TRACKING_URI": parent.uri,
             }
         )
-        config = Config.from_mapping(values, source=f"trial {trial}")
+        config = Config.from_mapping(values, source=f"trial {this_trial}")
         plan = replace(make_plan(config), selection_metric=metric)
         periods = {
             "train_period": str(plan.train_period),
@@ -164,12 +164,12 @@ def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric
         tracked = start_run(
             config,
             "train",
-            run_name=f"trial-{trial}",
+            run_name=f"trial-{this_trial}",
             parent=parent,
             data_fingerprint=fingerprint(plan.store, plan.basins, periods),
         )
-        tracked.set_tags({"regional_lstm.trial_id": trial})
-        fit_in_trial(config, plan, tracked, cpus_per_worker, run_name=trial)
+        tracked.set_tags({"regional_lstm.trial_id": this_trial})
+        fit_in_trial(config, plan, tracked, cpus_per_worker, run_name=this_trial)
 
     return trial
 
