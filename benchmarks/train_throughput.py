@@ -2,7 +2,7 @@
 
 Both sides run the same model, optimizer, loss and batch shapes in one process with one thread
 (as a Ray worker does). "pipeline" draws each epoch's batches with ``TrainSampler`` from a Zarr
-store (block loads from disk, standardisation, window gathering, prefetch thread); "in-memory"
+store (tile loads from disk, standardisation, window gathering, prefetch thread); "in-memory"
 replays batches that were materialised beforehand. Repeats alternate the two to share the
 machine's noise; the script prints samples/s medians and the ratio (target: the pipeline costs
 under 10 %, i.e. ratio >= 0.90).
@@ -22,8 +22,10 @@ import torch
 
 from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import fit_normalization
+from regional_lstm.data.pool import TrainSampler
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import DataSpec, TrainSampler, count_windows
+from regional_lstm.data.sampling import DataSpec
+from regional_lstm.data.scan import window_statistics
 from regional_lstm.data.synth import synthesize
 from regional_lstm.models import ModelSpec, build_model
 from regional_lstm.training.loss import nse_star
@@ -71,18 +73,19 @@ def main() -> None:
     norm = fit_normalization(
         reader, reader.basins, period.start, period.end, DYNAMIC, STATIC, ("streamflow",)
     )
-    counts = count_windows(reader, reader.basins, period, spec, norm)
-    # Small pools so every epoch really loads blocks from the store while training runs.
+    windows = window_statistics(reader, reader.basins, period, spec, norm)
+    # A small pool so every batch really loads tiles from the store while training runs.
     sampler = TrainSampler(
         reader,
-        counts,
+        windows.counts,
         period,
         spec,
         norm,
+        target_std=windows.target_std,
         batch_size=args.batch,
         seed=0,
         samples_per_epoch=args.steps * args.batch,
-        pool_basins=8,
+        pool_tiles=8,
     )
     torch.manual_seed(0)
     model = build_model(

@@ -13,7 +13,7 @@ import torch
 from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import fit_normalization
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import BasinBlock, TrainSampler, gather_windows
+from regional_lstm.data.sampling import BasinBlock, gather_windows
 from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.training.checkpoint import read_checkpoint
 from regional_lstm.training.fit import WorkerContext, fit
@@ -97,50 +97,6 @@ def test_normalization_uses_the_calibration_period_of_training_basins_only(tiny_
     assert norm.target_mean["streamflow"] == pytest.approx(np.nanmean(q), rel=1e-9)
     area = reader.read_static(basins, ["area"])
     assert norm.static_mean["area"] == pytest.approx(area.mean())
-
-
-def test_sampler_gives_every_rank_the_same_steps_and_covers_every_basin(plan):
-    reader = StoreReader(plan.store)
-    samplers = [
-        TrainSampler(
-            reader,
-            plan.counts,
-            plan.train_period,
-            plan.data,
-            plan.norm,
-            batch_size=32,
-            seed=0,
-            rank=rank,
-            world_size=2,
-            pool_basins=2,
-        )
-        for rank in (0, 1)
-    ]
-    plans = [s.rounds(epoch=0) for s in samplers]
-    assert [steps for _, steps in plans[0]] == [steps for _, steps in plans[1]]
-    seen = {b for p in plans for basins, _ in p for b in basins}
-    assert seen == {b for b, n in plan.counts.items() if n > 0}
-    assert len(list(samplers[0].epoch(0))) == len(list(samplers[1].epoch(0)))
-
-
-def test_sampler_is_reproducible_for_a_seed_and_differs_between_epochs(plan):
-    reader = StoreReader(plan.store)
-
-    def make() -> TrainSampler:
-        return TrainSampler(
-            reader,
-            plan.counts,
-            plan.train_period,
-            plan.data,
-            plan.norm,
-            batch_size=16,
-            seed=5,
-            samples_per_epoch=64,
-        )
-
-    first, again = next(make().epoch(0)), next(make().epoch(0))
-    assert torch.equal(first["x_dynamic"], again["x_dynamic"])
-    assert not torch.equal(first["x_dynamic"], next(make().epoch(1))["x_dynamic"])
 
 
 def test_nse_star_loss_weighs_errors_by_basin_spread_and_masks_missing_targets():

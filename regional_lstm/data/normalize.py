@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from regional_lstm.data.blockmap import moments
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.store import BASIN_CHUNK
 from regional_lstm.errors import StoreError
 
 
@@ -74,20 +74,12 @@ def fit_normalization(
     dynamic: Sequence[str],
     static: Sequence[str],
     targets: Sequence[str],
+    workers: int | None = None,
 ) -> Normalization:
-    """Fit statistics in one streamed pass over blocks of basins (memory: one block)."""
-    times = reader.time_slice(start, end)
+    """Fit statistics in one streamed pass over blocks of basins (memory: one block per
+    process; ``workers`` processes for many basins, see ``blockmap``)."""
     names = [*dynamic, *targets]
-    total = np.zeros(len(names))
-    squares = np.zeros(len(names))
-    count = np.zeros(len(names))
-    for first in range(0, len(basins), BASIN_CHUNK * 4):
-        block = reader.read_dynamic(basins[first : first + BASIN_CHUNK * 4], names, times)
-        values = block.reshape(-1, len(names)).astype(np.float64)
-        valid = ~np.isnan(values)
-        total += np.where(valid, values, 0.0).sum(axis=0)
-        squares += np.where(valid, values**2, 0.0).sum(axis=0)
-        count += valid.sum(axis=0)
+    total, squares, count = moments(reader, basins, start, end, names, workers)
     for name, n in zip(names, count, strict=True):
         if n < 2:
             raise StoreError(

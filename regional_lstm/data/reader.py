@@ -1,8 +1,9 @@
 """Fast reads of basin blocks from a store, for training workers.
 
 Workers read Zarr arrays directly (no dask graph per sample): a block of basins over a time
-range, all requested variables, as one float32 array. Chunks are whole records of 8 basins, so
-reading basins sorted by store position touches each chunk once.
+range, all requested variables, as one float32 array. Basins are read sorted by store position,
+so each chunk (``basin_chunk`` basins x ``time_chunk`` days) is decompressed once per call.
+Static attributes are read once per reader and kept: a few bytes per basin.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class StoreReader:
         self.units = {str(k): str(v.attrs.get("units", "")) for k, v in ds.data_vars.items()}
         self.dims = {str(k): v.dims for k, v in ds.data_vars.items()}
         self._group = zarr.open_group(self.path, mode="r")
+        dynamic = [k for k, dims in self.dims.items() if tuple(dims) == ("basin", "time")]
+        chunks = self._group[dynamic[0]].chunks if dynamic else (1, len(self.time))
+        self.basin_chunk, self.time_chunk = int(chunks[0]), int(chunks[1])
+        self._static: dict[str, np.ndarray] = {}
 
     def positions(self, basins: Sequence[str]) -> np.ndarray:
         """Store positions of ``basins``; an unknown basin is an error naming the store."""
@@ -68,8 +73,10 @@ class StoreReader:
         positions = self.positions(basins)
         out = np.empty((len(basins), len(attributes)), dtype=np.float64)
         for k, name in enumerate(attributes):
-            values = self._group[name][:]
-            if not np.issubdtype(values.dtype, np.number):
-                raise StoreError(f"{self.path}: attribute {name!r} is a category, not a number")
-            out[:, k] = values[positions]
+            if name not in self._static:
+                values = self._group[name][:]
+                if not np.issubdtype(values.dtype, np.number):
+                    raise StoreError(f"{self.path}: attribute {name!r} is a category, not a number")
+                self._static[name] = values
+            out[:, k] = self._static[name][positions]
         return out

@@ -1,20 +1,15 @@
-"""From a store to batches: basin blocks in memory, valid-window indices, a DDP-safe sampler.
+"""From a store to windows: standardised basin blocks in memory and their valid window ends.
 
 A sample is a window of ``lookback`` days of dynamic inputs ending on day t, the basin's static
-attributes, and the targets on day t. A window is valid when none of its inputs is NaN and (for
-training) at least one target on day t is observed; targets missing on t are masked per target.
-Windows end inside their period; their inputs may reach back before the period start, never after t.
-
-Memory stays bounded by a pool of basins per rank: each epoch walks a seeded permutation of the
-basins (the same on every rank) in rounds; in each round every rank loads its own share of the
-round's basins and draws random windows from them, so batches mix basins and every basin is seen
-once per epoch. Every rank runs the same number of steps per round, so DDP never waits.
+attributes, and the targets on day t (or on its last N days: ``last_n``). A window is valid
+when none of its inputs is NaN and (for training) at least one supervised target is observed;
+missing targets are masked per target. Windows end inside their period; their inputs may reach
+back before the period start, never after t. Training batches come from ``pool``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +21,7 @@ from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
 
 TARGET_STD_EPS = 0.1
-POOL_BASINS = 256  # basins held in memory at once per rank (training pool, validation, prediction)
+POOL_BASINS = 256  # basins held in memory at once per rank in validation and prediction
 
 
 @dataclass(frozen=True)
@@ -58,13 +53,43 @@ class BasinBlock:
 
     def window_ends(self, lookback: int, need_target: bool) -> list[np.ndarray]:
         """Per basin, positions t where the window [t - lookback + 1, t] is usable."""
-        bad = np.isnan(self.x).any(axis=-1)
-        cum = np.concatenate([np.zeros((len(self.basins), 1), np.int64), bad.cumsum(axis=1)], 1)
         ends = np.arange(max(self.period_start, lookback - 1), len(self.time))
-        clean = (cum[:, ends + 1] - cum[:, ends + 1 - lookback]) == 0
-        if need_target:
-            clean &= ~np.isnan(self.y[:, ends]).all(axis=-1)
-        return [ends[row] for row in clean]
+        return usable_ends(self.x, self.y if need_target else None, ends, lookback)
+
+
+def usable_ends(
+    x: np.ndarray, y: np.ndarray | None, ends: np.ndarray, lookback: int, last_n: int = 1
+) -> list[np.ndarray]:
+    """Per basin (rows of ``x``), the ``ends`` whose ``lookback`` input days are all present
+    and, given targets ``y``, with at least one target observed in the last ``last_n`` days."""
+    bad = np.isnan(x).any(axis=-1)
+    cum = np.concatenate([np.zeros((len(x), 1), np.int64), bad.cumsum(axis=1)], 1)
+    clean = (cum[:, ends + 1] - cum[:, ends + 1 - lookback]) == 0
+    if y is not None:
+        seen = ~np.isnan(y).all(axis=-1)
+        if last_n == 1:
+            clean &= seen[:, ends]
+        else:
+            hits = np.concatenate([np.zeros((len(y), 1), np.int64), seen.cumsum(axis=1)], 1)
+            clean &= (hits[:, ends + 1] - hits[:, ends + 1 - last_n]) > 0
+    return [ends[row] for row in clean]
+
+
+def read_span(
+    reader: StoreReader,
+    basins: Sequence[str],
+    times: slice,
+    spec: DataSpec,
+    norm: Normalization,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardised inputs (basin, time, dynamic), targets (basin, time, target) and
+    attributes (basin, attribute) of ``basins`` over store positions ``times``, as float32."""
+    values = reader.read_dynamic(basins, [*spec.dynamic, *spec.targets], times)
+    k = len(spec.dynamic)
+    x = norm.scale_dynamic(np.ascontiguousarray(values[..., :k]), spec.dynamic)
+    y = norm.scale_target(np.ascontiguousarray(values[..., k:]), spec.targets)
+    static = norm.scale_static(reader.read_static(basins, spec.static), spec.static)
+    return x, y, static.astype(np.float32)
 
 
 def load_block(
@@ -77,18 +102,13 @@ def load_block(
     """Read and standardise ``basins`` over ``period`` and the ``lookback - 1`` days before it."""
     start = period.start - pd.Timedelta(days=spec.lookback - 1)
     times = reader.time_slice(start, period.end)
-    names = [*spec.dynamic, *spec.targets]
-    values = reader.read_dynamic(basins, names, times)
-    k = len(spec.dynamic)
-    x = norm.scale_dynamic(np.ascontiguousarray(values[..., :k]), spec.dynamic)
-    y = norm.scale_target(np.ascontiguousarray(values[..., k:]), spec.targets)
-    static = norm.scale_static(reader.read_static(basins, spec.static), spec.static)
+    x, y, static = read_span(reader, basins, times, spec, norm)
     time = reader.time[times]
     return BasinBlock(
         basins=list(basins),
         time=time,
         x=x,
-        static=static.astype(np.float32),
+        static=static,
         y=y,
         period_start=int(time.searchsorted(period.start)),
     )
@@ -121,90 +141,3 @@ def iter_blocks(
     for first in range(0, len(basins), POOL_BASINS):
         block = load_block(reader, basins[first : first + POOL_BASINS], period, spec, norm)
         yield block, block.window_ends(spec.lookback, need_target)
-
-
-def count_windows(
-    reader: StoreReader,
-    basins: Sequence[str],
-    period: Period,
-    spec: DataSpec,
-    norm: Normalization,
-) -> dict[str, int]:
-    """Valid training windows per basin, in one streamed pass."""
-    counts: dict[str, int] = {}
-    for block, ends in iter_blocks(reader, basins, period, spec, norm, need_target=True):
-        counts.update({basin: len(e) for basin, e in zip(block.basins, ends, strict=True)})
-    return counts
-
-
-class TrainSampler:
-    """Batches for one rank: seeded per epoch, equal step counts on every rank."""
-
-    def __init__(
-        self,
-        reader: StoreReader,
-        counts: dict[str, int],
-        period: Period,
-        spec: DataSpec,
-        norm: Normalization,
-        *,
-        batch_size: int,
-        seed: int,
-        rank: int = 0,
-        world_size: int = 1,
-        samples_per_epoch: int | None = None,
-        pool_basins: int = POOL_BASINS,
-    ) -> None:
-        self.reader, self.period, self.spec, self.norm = reader, period, spec, norm
-        self.basins = [b for b in reader.basins if counts.get(b, 0) > 0]
-        self.counts = counts
-        self.batch_size, self.seed = batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        total = sum(counts[b] for b in self.basins)
-        samples = samples_per_epoch or total
-        self.steps_per_epoch = max(1, round(samples / (batch_size * world_size)))
-        self.pool_basins = pool_basins
-
-    def rounds(self, epoch: int) -> list[tuple[list[str], int]]:
-        """This rank's basins and step count per round of ``epoch`` (same plan on all ranks)."""
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.basins))
-        per_round = self.pool_basins * self.world_size
-        total = sum(self.counts[b] for b in self.basins)
-        plan, done, seen = [], 0, 0
-        for first in range(0, len(order), per_round):
-            members = [self.basins[i] for i in order[first : first + per_round]]
-            seen += sum(self.counts[b] for b in members)
-            steps = round(self.steps_per_epoch * seen / total) - done
-            done += steps
-            mine = members[self.rank :: self.world_size] or members
-            plan.append((mine, steps))
-        return plan
-
-    def epoch(self, epoch: int) -> Iterator[dict[str, torch.Tensor]]:
-        """Yield this rank's batches for ``epoch``; the next pool loads while this one trains."""
-        plan = [(basins, steps) for basins, steps in self.rounds(epoch) if steps > 0]
-        if not plan:
-            return
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            future = pool.submit(self._load, plan[0][0])
-            for j, (_, steps) in enumerate(plan):
-                block, ends, target_std = future.result()
-                if j + 1 < len(plan):
-                    future = pool.submit(self._load, plan[j + 1][0])
-                rng = np.random.default_rng([self.seed, epoch, j, self.rank])
-                yield from self._batches(block, ends, target_std, steps, rng)
-
-    def _load(self, basins: list[str]):
-        block = load_block(self.reader, basins, self.period, self.spec, self.norm)
-        ends = block.window_ends(self.spec.lookback, need_target=True)
-        return block, ends, block.target_std()
-
-    def _batches(self, block, ends, target_std, steps, rng) -> Iterator[dict[str, torch.Tensor]]:
-        sizes = np.array([len(e) for e in ends])
-        flat_ends = np.concatenate(ends)
-        flat_basin = np.repeat(np.arange(len(ends)), sizes)
-        for _ in range(steps):
-            pick = rng.integers(0, len(flat_ends), size=self.batch_size)
-            batch = gather_windows(block, flat_basin[pick], flat_ends[pick], self.spec.lookback)
-            batch["target_std"] = torch.from_numpy(target_std[flat_basin[pick]])
-            yield batch

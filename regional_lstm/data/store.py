@@ -2,8 +2,9 @@
 
 Layout (readable by plain ``xarray.open_zarr(path)``):
 - dims ``basin`` (string ids) and ``time`` (daily, no gaps between the first and last date);
-- dynamic variables ``(basin, time)`` float32, chunked ``BASIN_CHUNK`` basins x the full record,
-  so one basin's whole series is one small read and a block of basins is one chunk per variable;
+- dynamic variables ``(basin, time)`` float32, chunked ``BASIN_CHUNK`` basins x ``TIME_CHUNK``
+  days, so a training tile (a group of basins over a few years) decompresses at most two chunks
+  per variable instead of whole records, and a block of basins over a period is a few chunks;
 - static attributes ``(basin,)``, float64 or strings, in one chunk each;
 - ``units`` and ``long_name`` on every variable, provenance in the store attrs.
 
@@ -41,7 +42,8 @@ from regional_lstm.progress import progress
 logger = logging.getLogger(__name__)
 
 ZARR_FORMAT = 3
-BASIN_CHUNK = 8
+BASIN_CHUNK = 16
+TIME_CHUNK = 1461  # four years of days: chunks of ~93 KB, ~10 per basin group over 40 years
 # Below this many basins, starting worker processes (each imports the toolkit) costs more than
 # parsing or simulating the basins in this one.
 PARALLEL_MIN_BASINS = 64
@@ -218,7 +220,7 @@ def _write_template(
 
     basins = np.array(source.basins, dtype=object)
     shape = (len(basins), len(time))
-    chunks = (min(BASIN_CHUNK, len(basins)), len(time))
+    chunks = (min(BASIN_CHUNK, len(basins)), min(TIME_CHUNK, len(time)))
     data_vars: dict[str, xr.Variable] = {}
     encoding: dict[str, dict] = {}
     for var in source.dynamic_variables:

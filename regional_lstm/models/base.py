@@ -66,13 +66,17 @@ class RegionalModel(nn.Module, ABC):
             )
         return x_static if self.embedding is None else self.embedding(x_static)
 
-    def forward(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    def forward(self, inputs: dict[str, Tensor], last_n: int = 1) -> dict[str, Tensor]:
+        """``last_n`` > 1: the targets of the window's last ``last_n`` days, (batch, n, targets)
+        (sequence-to-sequence training); the attention context is the whole window's."""
         x_dynamic, x_static = inputs["x_dynamic"], inputs["x_static"]
         hidden, _ = self.encode(x_dynamic, self._static(x_dynamic, x_static))
-        features = hidden[:, -1]
+        features = hidden[:, -1] if last_n == 1 else hidden[:, -last_n:]
         outputs = {}
         if self.attention is not None:
             context, outputs["attention"] = self.attention(hidden)
+            if last_n > 1:
+                context = context.unsqueeze(1).expand(-1, last_n, -1)
             features = torch.cat([features, context], dim=-1)
         outputs["y_hat"] = self.head(self.dropout(features))
         return outputs

@@ -6,7 +6,8 @@ from regional_lstm.config import Config
 from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import fit_normalization
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import DataSpec, count_windows
+from regional_lstm.data.sampling import DataSpec
+from regional_lstm.data.scan import window_statistics
 from regional_lstm.errors import ConfigError
 from regional_lstm.models import ModelSpec
 from regional_lstm.training.plan import TrainingPlan
@@ -58,8 +59,9 @@ def make_plan(config: Config) -> TrainingPlan:
         targets,
         int(config.LSTM_LOOKBACK),
     )
-    counts = count_windows(reader, basins, config.train_period, data, norm)
-    if not any(counts.values()):
+    last_n = int(config.LSTM_PREDICT_LAST_N)
+    windows = window_statistics(reader, basins, config.train_period, data, norm, last_n=last_n)
+    if not any(windows.counts.values()):
         raise ConfigError(
             f"no training windows: no basin has {data.lookback} gap-free input days ending on an "
             f"observed target in {config.train_period}"
@@ -82,7 +84,9 @@ def make_plan(config: Config) -> TrainingPlan:
         data=data,
         model=model,
         norm=norm,
-        counts=counts,
+        counts=windows.counts,
+        target_std=windows.target_std,
+        predict_last_n=last_n,
         loss_weights=weights,
         **schedule(config),
     )
@@ -100,6 +104,7 @@ def schedule(config: Config) -> dict:
         "patience": int(config.LSTM_LEARNING_PATIENCE),
         "loss": config.LSTM_LOSS,
         "gradient_clip": float(config.LSTM_GRADIENT_CLIP),
+        "mixed_precision": config.LSTM_MIXED_PRECISION,
         "samples_per_epoch": config.LSTM_SAMPLES_PER_EPOCH,
         "seed": int(config.SEED),
     }

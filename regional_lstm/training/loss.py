@@ -12,7 +12,9 @@ LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _masked_weighted_mean(errors: torch.Tensor, valid: torch.Tensor, weights: torch.Tensor):
-    """Mean error per target over its observed samples, then the weighted sum over targets."""
+    """Mean error per target over its observed samples (and days, for sequences of the last
+    N days), then the weighted sum over targets."""
+    errors, valid = errors.reshape(-1, errors.shape[-1]), valid.reshape(-1, valid.shape[-1])
     per_target = (errors * valid).sum(dim=0) / valid.sum(dim=0).clamp(min=1)
     return (per_target * weights).sum()
 
@@ -26,6 +28,8 @@ def nse_star(weights: Sequence[float], eps: float = TARGET_STD_EPS) -> LossFn:
 
     def loss(y_hat: torch.Tensor, y: torch.Tensor, target_std: torch.Tensor) -> torch.Tensor:
         valid = ~torch.isnan(y)
+        if y.dim() == 3:  # (batch, last_n, target): each day of a window has its basin's spread
+            target_std = target_std.unsqueeze(1)
         scale = (target_std + eps) ** 2
         errors = (y_hat - torch.nan_to_num(y)) ** 2 / scale
         return _masked_weighted_mean(errors, valid, w.to(y.device))

@@ -18,7 +18,7 @@ from regional_lstm.artifacts import load_model
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import count_windows
+from regional_lstm.data.scan import window_statistics
 from regional_lstm.distributed.cluster import ray_session
 from regional_lstm.errors import ConfigError
 from regional_lstm.evaluation.baselines import climatology
@@ -195,8 +195,8 @@ def finetune_plan(
         freeze(build_model(card.model), frozen)
     except ValueError as error:
         raise ConfigError(f"LSTM_FREEZE: {error}") from None
-    counts = count_windows(reader, basins, config.train_period, card.data, card.normalization)
-    if not any(counts.values()):
+    windows = window_statistics(reader, basins, config.train_period, card.data, card.normalization)
+    if not any(windows.counts.values()):
         raise ConfigError(
             f"no fine-tuning windows: no target basin has observations in {config.train_period}"
         )
@@ -207,7 +207,8 @@ def finetune_plan(
         data=card.data,
         model=card.model,
         norm=card.normalization,
-        counts=counts,
+        counts=windows.counts,
+        target_std=windows.target_std,
         loss_weights=tuple(1.0 for _ in card.data.targets),
         initial_weights=str(donor.path),
         frozen=frozen,
