@@ -163,7 +163,11 @@ class Config(BaseModel):
     LSTM_STATIC_EMBEDDING: PositiveInt | None = None
     LSTM_LOSS: Literal["nse", "mse"] = "nse"
     LSTM_GRADIENT_CLIP: Annotated[Number, Field(gt=0)] = 1.0
+    LSTM_MIXED_PRECISION: Literal["bf16", "fp16", "none"] = "none"  # autocast dtype; fp16: GPU
     LSTM_SAMPLES_PER_EPOCH: PositiveInt | None = None
+    LSTM_PREDICT_LAST_N: PositiveInt = 1  # days supervised at the end of each training window
+    # Early stopping scores a seeded sample of this many training basins (default: all of them).
+    LSTM_VALIDATION_BASINS: PositiveInt | None = None
 
     LSTM_LOAD: StrictBool = False
     LSTM_PRETRAINED_MODEL: Annotated[StrictStr | None, BeforeValidator(_model_reference)] = None
@@ -232,6 +236,11 @@ class Config(BaseModel):
             raise ValueError(
                 f"LSTM_LOOKBACK {lookback} days is longer than CALIBRATION_PERIOD "
                 f"{self.CALIBRATION_PERIOD} ({self.CALIBRATION_PERIOD.days} days)"
+            )
+        if min(_as_list(self.LSTM_LOOKBACK)) < self.LSTM_PREDICT_LAST_N:
+            raise ValueError(
+                f"LSTM_PREDICT_LAST_N {self.LSTM_PREDICT_LAST_N} is longer than the window "
+                f"(LSTM_LOOKBACK {min(_as_list(self.LSTM_LOOKBACK))})"
             )
         return self
 

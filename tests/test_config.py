@@ -38,6 +38,7 @@ DOCUMENTED_DEFAULTS = {
     "LSTM_L2_REGULARIZATION": 1e-6,
     "LSTM_USE_ATTENTION": True,
     "LSTM_USE_SNOW": False,
+    "LSTM_MIXED_PRECISION": "none",
     "LSTM_LOAD": False,
     "LSTM_PRETRAINED_MODEL": None,
     "LSTM_SAVE_MODEL": False,
@@ -188,6 +189,13 @@ def test_out_of_range_value_names_the_key_and_the_bound(write_config):
     assert "LSTM_DROPOUT: expected a value < 1, got 1.0" in message
 
 
+def test_mixed_precision_takes_bf16_or_fp16_and_names_the_choices_otherwise(write_config):
+    assert load_config(write_config(LSTM_MIXED_PRECISION="bf16")).LSTM_MIXED_PRECISION == "bf16"
+    path = write_config(LSTM_MIXED_PRECISION="fp32")
+    expected = f"{path}: LSTM_MIXED_PRECISION: expected 'bf16', 'fp16' or 'none', got 'fp32'"
+    assert config_error(path) == expected
+
+
 def test_yaml_integer_is_accepted_for_a_float_key(write_config):
     assert load_config(write_config(LSTM_LEARNING_RATE=1)).LSTM_LEARNING_RATE == 1.0
 
@@ -232,6 +240,11 @@ def test_lookback_longer_than_calibration_is_an_error(write_config):
     message = config_error(path)
     assert "LSTM_LOOKBACK 800 days is longer than CALIBRATION_PERIOD" in message
     assert "(730 days)" in message
+
+
+def test_supervising_more_days_than_a_window_holds_is_an_error(write_config):
+    message = config_error(write_config(LSTM_LOOKBACK=30, LSTM_PREDICT_LAST_N=31))
+    assert "LSTM_PREDICT_LAST_N 31 is longer than the window (LSTM_LOOKBACK 30)" in message
 
 
 def test_list_valued_key_is_a_search_space(write_config):

@@ -10,10 +10,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from regional_lstm.accelerator import autocast, to_device
 from regional_lstm.artifacts import ModelCard
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import BasinBlock, gather_windows, iter_blocks
+from regional_lstm.data.sampling import POOL_BASINS, BasinBlock, gather_windows, iter_blocks
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.progress import progress
 
@@ -30,10 +31,13 @@ def predict_block(
     device: torch.device,
     *,
     stochastic: bool = False,
+    precision: str = "none",
 ) -> list[np.ndarray]:
-    """Standardised predictions (n_ends, n_targets) for each basin's window ends.
+    """Standardised float32 predictions (n_ends, n_targets) for each basin's window ends.
 
-    The model is put in eval mode unless ``stochastic`` (MC-dropout keeps its dropout on).
+    The model (on ``device``) runs under autocast in ``precision``; it is put in eval mode
+    unless ``stochastic`` (MC-dropout keeps its dropout on). The outputs stay on the device
+    until the last batch, so the host prepares batches while the device computes.
     """
     if not stochastic:
         model.eval()
@@ -42,11 +46,11 @@ def predict_block(
     out = []
     for first in range(0, len(flat_ends), batch_size):
         part = slice(first, first + batch_size)
-        batch = gather_windows(block, basin_idx[part], flat_ends[part], lookback)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        out.append(model(batch)["y_hat"].float().cpu().numpy())
+        batch = to_device(gather_windows(block, basin_idx[part], flat_ends[part], lookback), device)
+        with autocast(device, precision):
+            out.append(model(batch)["y_hat"].float())
     n_targets = block.y.shape[-1]
-    flat = np.concatenate(out) if out else np.empty((0, n_targets), np.float32)
+    flat = torch.cat(out).cpu().numpy() if out else np.empty((0, n_targets), np.float32)
     return np.split(flat, np.cumsum([len(e) for e in ends])[:-1])
 
 
@@ -63,6 +67,7 @@ def predict_block_stateful(
     device: torch.device,
     *,
     stochastic: bool = False,
+    precision: str = "none",
 ) -> list[np.ndarray]:
     """As `predict_block`, but the LSTM runs once through each gap-free stretch of inputs.
 
@@ -83,12 +88,15 @@ def predict_block_stateful(
         x = np.zeros((len(batch), longest, block.x.shape[-1]), np.float32)
         for k, (basin, start, stop) in enumerate(batch):
             x[k, : stop - start] = block.x[basin, start:stop]
-        static = torch.from_numpy(block.static[[basin for basin, _, _ in batch]]).to(device)
+        static = torch.from_numpy(block.static[[basin for basin, _, _ in batch]])
         y_hat, state = np.empty((*x.shape[:2], simulated.shape[-1]), np.float32), None
         for day in range(0, longest, STATEFUL_CHUNK_DAYS):
             days = slice(day, day + STATEFUL_CHUNK_DAYS)
-            inputs = {"x_dynamic": torch.from_numpy(x[:, days]).to(device), "x_static": static}
-            out = model.forward_steps(inputs, state)
+            inputs = to_device(
+                {"x_dynamic": torch.from_numpy(x[:, days]), "x_static": static}, device
+            )
+            with autocast(device, precision):
+                out = model.forward_steps(inputs, state)
             y_hat[:, days], state = out["y_hat"].float().cpu().numpy(), out["state"]
         for k, (basin, start, stop) in enumerate(batch):
             simulated[basin, start + lookback - 1 : stop] = y_hat[k, lookback - 1 : stop - start]
@@ -121,6 +129,7 @@ def predict_period(
     device: torch.device | None = None,
     stochastic: bool = False,
     mode: str = "exact",
+    precision: str = "none",
 ) -> dict[str, pd.DataFrame]:
     """Per basin a frame indexed by date with ``<target>_obs`` and ``<target>_sim`` columns.
 
@@ -129,6 +138,7 @@ def predict_period(
     one window per day; "stateful" one pass per gap-free stretch (`predict_block_stateful`).
     """
     options = {"batch_size": batch_size, "device": device, "stochastic": stochastic, "mode": mode}
+    options["precision"] = precision
     return predict_members([(model, card)], reader, basins, period, **options)[0]
 
 
@@ -142,31 +152,58 @@ def predict_members(
     device: torch.device | None = None,
     stochastic: bool = False,
     mode: str = "exact",
+    precision: str = "none",
 ) -> list[dict[str, pd.DataFrame]]:
     """Each member's `predict_period`, reading every block of basins once for all members.
 
     Members that share inputs and normalisation (an ensemble's seeds, MC-dropout passes of one
-    model) are fed the same standardised block; others get blocks of their own.
+    model) are fed the same standardised block; others get blocks of their own. The models are
+    moved to ``device`` (default CPU) and run in ``precision`` (`predict_block`).
     """
+    options = {"batch_size": batch_size, "device": device, "stochastic": stochastic, "mode": mode}
+    options["precision"] = precision
+    simulated = simulate_members(members, reader, basins, period, **options)
+    return prediction_frames([card for _, card in members], reader, period, simulated)
+
+
+def check_mode(cards: Sequence[ModelCard], mode: str) -> None:
+    """Refuse an unknown evaluation mode, and stateful mode for a model with temporal attention."""
     if mode not in PREDICTORS:
         choices = ", ".join(PREDICTORS)
         raise RegionalLSTMError(f"unknown evaluation mode {mode!r} (choose from {choices})")
-    if mode == "stateful" and any(card.model.use_attention for _, card in members):
+    if mode == "stateful" and any(card.model.use_attention for card in cards):
         raise RegionalLSTMError(
             "stateful evaluation needs a model without temporal attention (it attends over "
             "whole windows): use the exact mode"
         )
+
+
+def simulate_members(
+    members: Sequence[tuple[nn.Module, ModelCard]],
+    reader: StoreReader,
+    basins: Sequence[str],
+    period: Period,
+    *,
+    batch_size: int = EVAL_BATCH_SIZE,
+    device: torch.device | None = None,
+    stochastic: bool = False,
+    mode: str = "exact",
+    precision: str = "none",
+) -> list[dict[str, np.ndarray]]:
+    """Per member and basin the simulation, (period days, targets) float32 in store units.
+
+    NaN where the input window has a gap. The model half of `predict_members` (which adds the
+    observations), and what each Ray worker runs on its share of the basins.
+    """
+    check_mode([card for _, card in members], mode)
     predict = PREDICTORS[mode]
     device = device or torch.device("cpu")
+    for model, _ in members:
+        model.to(device)
     times = reader.time_slice(period.start, period.end)
-    dates = pd.DatetimeIndex(reader.time[times], name="Date")
-    out: list[dict[str, pd.DataFrame]] = [{} for _ in members]
-    groups: list[list[int]] = []
-    for k, (_, card) in enumerate(members):
-        group = next((g for g in groups if _same_inputs(members[g[0]][1], card)), None)
-        if group is None:
-            groups.append(group := [])
-        group.append(k)
+    days = times.stop - times.start
+    out: list[dict[str, np.ndarray]] = [{} for _ in members]
+    groups = _input_groups([card for _, card in members])
     with progress(len(basins) * len(groups), f"predict {period}") as advance:
         for group in groups:
             card = members[group[0]][1]
@@ -175,22 +212,60 @@ def predict_members(
             for block, ends in iter_blocks(
                 reader, list(basins), period, card.data, norm, need_target=False
             ):
-                observed = reader.read_dynamic(block.basins, targets, times)
                 for k in group:
-                    model = members[k][0]
                     predictions = predict(
-                        model, block, ends, lookback, batch_size, device, stochastic=stochastic
+                        members[k][0],
+                        block,
+                        ends,
+                        lookback,
+                        batch_size,
+                        device,
+                        stochastic=stochastic,
+                        precision=precision,
                     )
                     for i, basin in enumerate(block.basins):
-                        simulated = np.full((len(dates), len(targets)), np.nan, dtype=np.float32)
+                        simulated = np.full((days, len(targets)), np.nan, dtype=np.float32)
                         simulated[ends[i] - block.period_start] = norm.unscale_target(
                             predictions[i], targets
                         )
-                        columns = {f"{t}_obs": observed[i, :, j] for j, t in enumerate(targets)}
-                        columns |= {f"{t}_sim": simulated[:, j] for j, t in enumerate(targets)}
-                        out[k][basin] = pd.DataFrame(columns, index=dates)
+                        out[k][basin] = simulated
                 advance(len(block.basins), block.basins[-1])
     return out
+
+
+def prediction_frames(
+    cards: Sequence[ModelCard],
+    reader: StoreReader,
+    period: Period,
+    simulated: Sequence[dict[str, np.ndarray]],
+) -> list[dict[str, pd.DataFrame]]:
+    """`predict_members`' frames: each basin's stored observations beside each simulation."""
+    times = reader.time_slice(period.start, period.end)
+    dates = pd.DatetimeIndex(reader.time[times], name="Date")
+    basins = list(simulated[0])
+    out: list[dict[str, pd.DataFrame]] = [{} for _ in cards]
+    for targets in dict.fromkeys(card.data.targets for card in cards):
+        chosen = [k for k, card in enumerate(cards) if card.data.targets == targets]
+        for first in range(0, len(basins), POOL_BASINS):
+            block = basins[first : first + POOL_BASINS]
+            observed = reader.read_dynamic(block, list(targets), times)
+            for i, basin in enumerate(block):
+                columns = {f"{t}_obs": observed[i, :, j] for j, t in enumerate(targets)}
+                for k in chosen:
+                    sim = {f"{t}_sim": simulated[k][basin][:, j] for j, t in enumerate(targets)}
+                    out[k][basin] = pd.DataFrame(columns | sim, index=dates)
+    return out
+
+
+def _input_groups(cards: Sequence[ModelCard]) -> list[list[int]]:
+    """Positions of the models that read the same standardised data (one block serves each)."""
+    groups: list[list[int]] = []
+    for k, card in enumerate(cards):
+        group = next((g for g in groups if _same_inputs(cards[g[0]], card)), None)
+        if group is None:
+            groups.append(group := [])
+        group.append(k)
+    return groups
 
 
 def _same_inputs(a: ModelCard, b: ModelCard) -> bool:
@@ -278,6 +353,8 @@ def predict_mc_dropout(
     *,
     seed: int = 0,
     mode: str = "exact",
+    device: torch.device | None = None,
+    precision: str = "none",
 ) -> list[dict[str, pd.DataFrame]]:
     """``passes`` stochastic predictions with dropout left on (Gal & Ghahramani 2016).
 
@@ -289,5 +366,12 @@ def predict_mc_dropout(
     torch.manual_seed(seed)
     with dropout_active(model):
         return predict_members(
-            [(model, card)] * passes, reader, basins, period, stochastic=True, mode=mode
+            [(model, card)] * passes,
+            reader,
+            basins,
+            period,
+            stochastic=True,
+            mode=mode,
+            device=device,
+            precision=precision,
         )

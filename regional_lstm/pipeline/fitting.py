@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from regional_lstm.accelerator import check_precision
 from regional_lstm.artifacts import ModelCard, save_model
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
@@ -52,6 +55,7 @@ def fit_and_save(
     use_gpu = config.RAY_USE_GPU and cluster_has_gpu()
     if config.RAY_USE_GPU and not use_gpu:
         logger.warning("RAY_USE_GPU is set but the Ray cluster has no GPU: training on CPU")
+    check_precision(plan.mixed_precision, torch.device("cuda" if use_gpu else "cpu"))
     checkpoint = train_on_ray(
         plan,
         storage_path=project / RAY_DIR,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from regional_lstm.accelerator import inference_settings
 from regional_lstm.artifacts import load_members
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
@@ -82,15 +83,20 @@ def evaluate_project(
             f"{project_dir}: evaluation modes are compared on a single model without MC-dropout"
         )
     predicted = "exact" if mode == "both" else mode
+    device, precision = inference_settings(
+        bool(card.config.get("RAY_USE_GPU", False)),
+        card.config.get("LSTM_MIXED_PRECISION", "none"),
+    )
+    on = {"device": device, "precision": precision}
     extra = None
     if mode == "both":  # stateful first: it refuses attention models before the long exact pass
-        stateful = predict_period(model, card, reader, basins, period, mode="stateful")
+        stateful = predict_period(model, card, reader, basins, period, mode="stateful", **on)
     if mc_dropout:
         members = predict_mc_dropout(
-            model, card, reader, basins, period, mc_dropout, mode=predicted
+            model, card, reader, basins, period, mc_dropout, mode=predicted, **on
         )
     else:
-        members = predict_members(saved, reader, basins, period, mode=predicted)
+        members = predict_members(saved, reader, basins, period, mode=predicted, **on)
     if mode == "both":
         extra = mode_difference(members[0], stateful)
     statistic = manifest.get("statistic", "mean")

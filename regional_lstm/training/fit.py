@@ -11,6 +11,7 @@ import copy
 import logging
 import random
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from regional_lstm.accelerator import check_precision, configure_device
+from regional_lstm.data.pool import TrainSampler
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import TrainSampler
 from regional_lstm.models import build_model, freeze
 from regional_lstm.training.checkpoint import read_checkpoint, write_checkpoint
-from regional_lstm.training.loop import EarlyStopping, train_epoch
+from regional_lstm.training.loop import EarlyStopping, grad_scaler, train_epoch
 from regional_lstm.training.loss import LOSSES
 from regional_lstm.training.plan import TrainingPlan
 from regional_lstm.training.validation import ValidationSet, median_scores
@@ -57,7 +59,12 @@ def seed_everything(seed: int) -> None:
 
 
 def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
-    """Train until ``epochs`` or early stopping; returns the final JSON state."""
+    """Train until ``epochs`` or early stopping; returns the final JSON state.
+
+    The fp16 loss scale is part of that state, so a resumed run continues with it.
+    """
+    check_precision(plan.mixed_precision, ctx.device)
+    configure_device(ctx.device)
     seed_everything(plan.seed)
     reader = StoreReader(plan.store)
     model = build_model(plan.model)
@@ -74,6 +81,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         weight_decay=plan.weight_decay,
     )
     early = EarlyStopping(plan.patience)
+    scaler = grad_scaler(ctx.device, plan.mixed_precision)
     state: dict[str, Any] = {"epoch": 0, "history": [], "stopped_early": False}
     best_weights = copy.deepcopy(core.state_dict())
     if ctx.resume_from is not None:
@@ -81,6 +89,8 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         core.load_state_dict(weights)
         optimizer.load_state_dict(optimizer_state)
         early = EarlyStopping(plan.patience, **state["early_stopping"])
+        if "grad_scaler" in state:
+            scaler.load_state_dict(state["grad_scaler"])
         logger.info(f"Resuming from epoch {state['epoch']} ({ctx.resume_from})")
     sampler = TrainSampler(
         reader,
@@ -93,17 +103,30 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         rank=ctx.rank,
         world_size=ctx.world_size,
         samples_per_epoch=plan.samples_per_epoch,
+        target_std=plan.target_std,
+        last_n=plan.predict_last_n,
     )
     loss_fn = LOSSES[plan.loss](plan.loss_weights)
-    validation = ValidationSet(reader, plan, plan.basins[ctx.rank :: ctx.world_size])
+    scored = list(plan.validation_basins or plan.basins)
+    validation = ValidationSet(reader, plan, scored[ctx.rank :: ctx.world_size])
     for epoch in range(state["epoch"], plan.epochs):
         if state["stopped_early"]:
             break
+        started = time.perf_counter()
         total, steps = train_epoch(
-            model, sampler.epoch(epoch), optimizer, loss_fn, plan.gradient_clip, ctx.device
+            model,
+            sampler.epoch(epoch),
+            optimizer,
+            loss_fn,
+            plan.gradient_clip,
+            ctx.device,
+            precision=plan.mixed_precision,
+            scaler=scaler,
+            last_n=plan.predict_last_n,
         )
         # Validation uses the unwrapped model: ranks hold different basins, so their forward
         # counts differ, and a DDP forward may broadcast buffers (a collective) on each call.
+        trained = time.perf_counter()
         local = (total, steps, *validation.evaluate(core, loss_fn, ctx.device))
         train_loss, val_loss, scores = _combine(ctx.all_gather(local))
         median_nse, median_kge = median_scores(scores)
@@ -121,6 +144,8 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
             "val_nse": median_nse,
             "val_kge": median_kge,
             "best_score": early.best,
+            "train_seconds": trained - started,  # rank 0's: ranks step together
+            "epoch_seconds": time.perf_counter() - started,
         }
         state["history"].append(metrics)
         state["epoch"] = epoch + 1
@@ -132,6 +157,8 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         if early.should_stop:
             logger.info(f"Early stopping triggered at epoch {epoch + 1}")
         state["stopped_early"] = early.should_stop
+        if scaler.is_enabled():
+            state["grad_scaler"] = scaler.state_dict()  # plain numbers: JSON keeps them exactly
         _report(ctx, metrics, core, best_weights, optimizer, state)
     return state
 

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from regional_lstm.accelerator import autocast, to_device
 from regional_lstm.training.loss import LossFn
 
 
@@ -19,21 +20,40 @@ def train_epoch(
     loss_fn: LossFn,
     clip_norm: float,
     device: torch.device,
+    *,
+    precision: str = "none",
+    scaler: torch.amp.GradScaler | None = None,
+    last_n: int = 1,
 ) -> tuple[float, int]:
-    """Fit one pass of ``batches``; return the summed loss and the number of batches."""
+    """Fit one pass of ``batches``; return the summed loss and the number of batches.
+
+    Forward and loss run under autocast in ``precision`` (the loss on float32 predictions);
+    ``scaler`` scales fp16 losses; the last ``last_n`` days of each window are supervised.
+    The loss is summed on the device and read once at the end:
+    reading it every step would wait for the GPU and serialise the asynchronous copies.
+    """
     model.train()
-    total, steps = 0.0, 0
+    scaler = scaler or grad_scaler(device, "none")
+    total, steps = torch.zeros((), dtype=torch.float64, device=device), 0
     for batch in batches:
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        batch = to_device(batch, device)
         optimizer.zero_grad(set_to_none=True)
-        y_hat = model(batch)["y_hat"]
-        loss = loss_fn(y_hat, batch["y"], batch["target_std"])
-        loss.backward()
+        with autocast(device, precision):
+            y_hat = model(batch, last_n=last_n)["y_hat"]
+            loss = loss_fn(y_hat.float(), batch["y"], batch["target_std"])
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-        optimizer.step()
-        total += float(loss.detach())
+        scaler.step(optimizer)  # skipped (and the scale lowered) when fp16 gradients overflow
+        scaler.update()
+        total += loss.detach()
         steps += 1
-    return total, steps
+    return float(total), steps
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """The loss scaler fp16 needs (its small gradients underflow); disabled, a no-op, otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
 @dataclass

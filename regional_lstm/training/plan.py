@@ -19,7 +19,8 @@ class TrainingPlan:
     data: DataSpec
     model: ModelSpec
     norm: Normalization
-    counts: dict[str, int]
+    counts: dict[str, int]  # valid training windows per basin
+    target_std: dict[str, tuple[float, ...]]  # per basin, standardised targets' std (NSE*)
     train_period: Period
     early_stopping_period: Period
     epochs: int
@@ -35,3 +36,6 @@ class TrainingPlan:
     selection_metric: str = "nse"  # which validation median picks the best epoch: nse or kge
     initial_weights: str | None = None  # a donor's weights (.pt) to fine-tune from
     frozen: tuple[str, ...] = ()  # model parts kept fixed, e.g. ("embedding", "lstm")
+    validation_basins: tuple[str, ...] | None = None  # early-stopping sample (None: all basins)
+    predict_last_n: int = 1  # days supervised at the end of every window (seq-to-seq when > 1)
+    mixed_precision: str = "none"  # autocast dtype of forward and loss: none, bf16 or fp16

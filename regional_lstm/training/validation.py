@@ -34,12 +34,16 @@ class ValidationSet:
         return iter_blocks(self.reader, self.basins, period, plan.data, plan.norm, need_target=True)
 
     def evaluate(self, model, loss_fn, device) -> tuple[float, int, dict[str, float]]:
-        """Summed NSE* loss, window count, and (NSE, KGE) of the first target per basin."""
+        """Summed NSE* loss, window count, and (NSE, KGE) of the first target per basin.
+
+        Predicted on ``device`` in the training precision; scored on the CPU in float32.
+        """
         total, count, by_basin = 0.0, 0, {}
         first = self.plan.data.targets[:1]
+        lookback, precision = self.plan.data.lookback, self.plan.mixed_precision
         for block, ends in self._blocks if self._blocks is not None else self._load():
             predictions = predict_block(
-                model, block, ends, self.plan.data.lookback, EVAL_BATCH_SIZE, device
+                model, block, ends, lookback, EVAL_BATCH_SIZE, device, precision=precision
             )
             target_std = torch.from_numpy(block.target_std())
             for i, (basin_ends, y_hat) in enumerate(zip(ends, predictions, strict=True)):
