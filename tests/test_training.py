@@ -201,3 +201,22 @@ def test_snow_head_writes_flow_and_swe_columns(tiny_store, tmp_path):
     assert list(csv.columns) == ["Date", "Q_obs", "Q_pred", "SWE_obs", "SWE_pred"]
     assert csv["SWE_pred"].notna().all()
     assert asdict(card.data)["targets"] == ("streamflow", "swe")
+
+
+def test_sequence_to_sequence_training_supervises_the_last_n_days_and_learns(
+    tiny_store, tmp_path
+):
+    plan = make_plan(tiny_config(tiny_store, tmp_path, LSTM_PREDICT_LAST_N=7))
+    assert plan.predict_last_n == 7
+    state, _ = run_fit(plan, epochs=3)
+    losses = [h["train_loss"] for h in state["history"]]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    assert all(h["train_seconds"] <= h["epoch_seconds"] for h in state["history"])
+
+
+def test_early_stopping_can_score_a_seeded_sample_of_the_basins(tiny_store, tmp_path):
+    config = tiny_config(tiny_store, tmp_path, LSTM_VALIDATION_BASINS=2)
+    sample = make_plan(config).validation_basins
+    assert len(sample) == 2 and set(sample) <= set(StoreReader(tiny_store).basins)
+    assert make_plan(config).validation_basins == sample
+    assert make_plan(tiny_config(tiny_store, tmp_path)).validation_basins is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from regional_lstm.config import Config
 from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import fit_normalization
@@ -87,9 +89,22 @@ def make_plan(config: Config) -> TrainingPlan:
         counts=windows.counts,
         target_std=windows.target_std,
         predict_last_n=last_n,
+        validation_basins=validation_sample(config, basins, windows.counts),
         loss_weights=weights,
         **schedule(config),
     )
+
+
+def validation_sample(
+    config: Config, basins: list[str], counts: dict[str, int]
+) -> tuple[str, ...] | None:
+    """LSTM_VALIDATION_BASINS training basins, drawn with SEED (in store order); None: all."""
+    wanted = config.LSTM_VALIDATION_BASINS
+    if wanted is None or wanted >= len(basins):
+        return None
+    rng = np.random.default_rng([int(config.SEED), 1])
+    picked = set(rng.choice(len(basins), size=wanted, replace=False).tolist())
+    return tuple(b for i, b in enumerate(basins) if i in picked)
 
 
 def schedule(config: Config) -> dict:
