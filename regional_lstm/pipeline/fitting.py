@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import TypeAdapter
 
 from regional_lstm.accelerator import check_precision
 from regional_lstm.artifacts import ModelCard, save_model
@@ -133,6 +134,13 @@ def guard_resume(config: Config, ray_dir: Path) -> None:
     current = {k: v for k, v in config.to_yaml_dict().items() if k not in RESUMABLE_CHANGES}
     if record.is_file():
         previous = json.loads(record.read_text())
+        # A key added to the toolkit after that run was recorded had its default then.
+        for key in current.keys() - previous.keys():
+            field = Config.model_fields[key]
+            if not field.is_required():
+                previous[key] = TypeAdapter(field.annotation).dump_python(
+                    field.default, mode="json"
+                )
         changed = sorted(
             k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)
         )
