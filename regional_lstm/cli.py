@@ -78,6 +78,19 @@ def synth(
 
 
 @app.command()
+def rechunk(
+    store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write a new store here instead of in place.")
+    ] = None,
+) -> None:
+    """Rewrite a store made by an older version in today's chunks (16 basins x 4 years)."""
+    from regional_lstm.data.rechunk import rechunk_store
+
+    err.print(f"wrote {rechunk_store(store, out)}", markup=False)
+
+
+@app.command()
 def inspect(
     store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
