@@ -29,6 +29,7 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec, read_span, usable_ends
+from regional_lstm.errors import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class TrainSampler:
         self._target_std = target_std
         self._allocate(group)
         self._position: int | None = None  # global step the pool is ready for
+        self._walk: tuple[int, np.ndarray] = (-1, np.empty(0, np.int64))  # this rank's share
         self.tiles_loaded = 0
         self.bytes_read = 0
 
@@ -113,8 +115,10 @@ class TrainSampler:
         walk, offset = divmod(i, self._share)
         if self.resident:
             walk = 0
-        order = np.random.default_rng([self.seed, walk]).permutation(len(self.tiles))
-        return self.tiles[int(order[self._rank % self._world :: self._world][offset])]
+        if self._walk[0] != walk:
+            order = np.random.default_rng([self.seed, walk]).permutation(len(self.tiles))
+            self._walk = (walk, order[self._rank % self._world :: self._world])
+        return self.tiles[int(self._walk[1][offset])]
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -176,7 +180,13 @@ class TrainSampler:
 
     def _draw(self, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         lookback, n = self.spec.lookback, self.batch_size
-        slot = rng.choice(self.slots, size=n, p=self._count / self._count.sum())
+        windows = self._count.sum()
+        if windows == 0:
+            raise StoreError(
+                f"{self.reader.path}: the {self.slots} tiles of rank {self._rank} hold no valid "
+                "training window (inputs gap-free over the lookback and an observed target)"
+            )
+        slot = rng.choice(self.slots, size=n, p=self._count / windows)
         pick = (rng.random(n) * self._count[slot]).astype(np.int64)
         row, offset = np.divmod(self._valid[slot, pick], self.span)
         end = offset + (lookback - 1)
