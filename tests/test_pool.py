@@ -19,6 +19,7 @@ from regional_lstm.data.synth import synthesize
 
 SPEC = DataSpec(("prcp", "tmin", "pet"), ("area", "aridity"), ("streamflow",), lookback=30)
 PERIOD = Period.parse(["1991-01-01", "1994-12-31"])
+NAMES = (SPEC.dynamic, SPEC.static, SPEC.targets)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,26 @@ def test_predict_last_n_targets_never_reach_outside_the_period(stores, tmp_path)
             days = batch["y"].shape[1] if last_n > 1 else 1
             assert days == last_n
             assert np.nanmax(batch["y"].numpy()) < 100  # standardised: inside values are small
+
+
+def test_planning_reads_once_what_the_separate_passes_compute(stores, monkeypatch):
+    import regional_lstm.data.blockmap as blockmap
+    from regional_lstm.data.normalize import normalization_from_moments
+    from regional_lstm.data.sampling import load_block
+    from regional_lstm.data.scan import scan_store
+
+    reader = StoreReader(stores[200])
+    calibration = Period.parse(["1990-06-01", "1995-12-31"])
+    norm = fit_normalization(reader, reader.basins, calibration.start, calibration.end, *NAMES)
+    separate = window_statistics(reader, reader.basins, PERIOD, SPEC, norm, last_n=7)
+    monkeypatch.setattr(blockmap, "PARALLEL_MIN_BASINS", 1)  # two spawned processes
+    scan = scan_store(reader, reader.basins, PERIOD, SPEC, calibration=calibration, last_n=7)
+    fused = normalization_from_moments(
+        reader, reader.basins, calibration.start, calibration.end, *NAMES, scan.moments
+    )
+    for part, values in norm.to_dict().items():
+        assert fused.to_dict()[part] == pytest.approx(values)
+    assert scan.windows(norm, SPEC.targets).counts == separate.counts
+    block = load_block(reader, reader.basins[:5], PERIOD, SPEC, norm)
+    for basin, expected in zip(block.basins, block.target_std(), strict=True):
+        assert scan.windows(norm, SPEC.targets).target_std[basin] == pytest.approx(expected)

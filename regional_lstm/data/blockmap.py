@@ -40,12 +40,6 @@ def map_blocks(
 
 
 @functools.lru_cache(maxsize=4)
-def _reader(path: str) -> StoreReader:
-    """One reader per store per process (opening reads the consolidated metadata)."""
-    return StoreReader(path)
-
-
-@functools.lru_cache(maxsize=4)
 def reader_for(path: str) -> StoreReader:
     """One reader per store per process (opening reads the consolidated metadata)."""
     return StoreReader(path)
@@ -71,8 +65,12 @@ def moments(
 def _block_moments(
     path: str, span: tuple[int, int], names: Sequence[str], basins: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    block = reader_for(path).read_dynamic(basins, names, slice(*span))
-    values = block.reshape(-1, len(names)).astype(np.float64)
+    return block_moments(reader_for(path).read_dynamic(basins, names, slice(*span)))
+
+
+def block_moments(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum, sum of squares and count of the non-missing values of (..., variable) values."""
+    values = block.reshape(-1, block.shape[-1]).astype(np.float64)
     valid = ~np.isnan(values)
     values[~valid] = 0.0
     return values.sum(axis=0), (values**2).sum(axis=0), valid.sum(axis=0).astype(np.float64)

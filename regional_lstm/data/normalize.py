@@ -79,7 +79,24 @@ def fit_normalization(
     """Fit statistics in one streamed pass over blocks of basins (memory: one block per
     process; ``workers`` processes for many basins, see ``blockmap``)."""
     names = [*dynamic, *targets]
-    total, squares, count = moments(reader, basins, start, end, names, workers)
+    sums = moments(reader, basins, start, end, names, workers)
+    return normalization_from_moments(reader, basins, start, end, dynamic, static, targets, sums)
+
+
+def normalization_from_moments(
+    reader: StoreReader,
+    basins: Sequence[str],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    dynamic: Sequence[str],
+    static: Sequence[str],
+    targets: Sequence[str],
+    sums: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> Normalization:
+    """The statistics from the sum, sum of squares and count of ``dynamic`` then ``targets``
+    over [start, end], and the training basins' attributes."""
+    names = [*dynamic, *targets]
+    total, squares, count = sums
     for name, n in zip(names, count, strict=True):
         if n < 2:
             raise StoreError(

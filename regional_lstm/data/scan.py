@@ -1,23 +1,31 @@
-"""Per-basin window statistics for a training plan, in one streamed pass spread over cores.
+"""What planning reads from a store: normalisation moments and per-basin window statistics.
 
-Planning needs, per training basin, how many valid windows it has (basins with none are left
-out; the total sets the epoch's length) and the spread of its standardised targets over the
-training period, which the NSE* loss divides by (a tile of a few years would give another).
+Planning needs the mean and spread of every variable over the calibration period, and per
+training basin how many valid windows it has (basins with none are left out; the total sets the
+epoch's length) and the spread of its targets over the training period, which the NSE* loss
+divides by (a tile of a few years would give another). All of it comes from one streamed read
+of each block of basins, spread over processes (``blockmap``); window validity needs only the
+missing-value pattern, and a standardised spread is the raw one over the target's std, so
+nothing has to wait for the normalisation.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from regional_lstm.config_periods import Period
-from regional_lstm.data.blockmap import map_blocks, reader_for
+from regional_lstm.data.blockmap import block_moments, map_blocks, reader_for
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import DataSpec, load_block, usable_ends
+from regional_lstm.data.sampling import DataSpec, usable_ends
+
+Moments = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,65 @@ class WindowStatistics:
 
     counts: dict[str, int]
     target_std: dict[str, tuple[float, ...]]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One pass's results: moments of inputs then targets over the calibration period (if
+    asked), and per basin its window count and raw target std over the training period."""
+
+    moments: Moments | None
+    counts: dict[str, int]
+    raw_std: dict[str, np.ndarray]
+
+    def windows(self, norm: Normalization, targets: Sequence[str]) -> WindowStatistics:
+        """The window statistics with spreads in the standardised units the loss sees."""
+        scale = np.array([norm.target_std[t] for t in targets])
+        spread = {
+            b: tuple(float(v) for v in np.nan_to_num(raw / scale, nan=1.0))
+            for b, raw in self.raw_std.items()
+        }
+        return WindowStatistics(self.counts, spread)
+
+
+def scan_store(
+    reader: StoreReader,
+    basins: Sequence[str],
+    train: Period,
+    spec: DataSpec,
+    *,
+    calibration: Period | None = None,
+    last_n: int = 1,
+    workers: int | None = None,
+) -> Scan:
+    """Count each basin's windows ending in ``train`` (supervising ``last_n`` days inside it),
+    its targets' std there, and, given ``calibration``, every variable's moments over it."""
+    lookback = pd.Timedelta(days=spec.lookback - 1)
+    first, last = train.start - lookback, train.end
+    if calibration is not None:
+        first, last = min(first, calibration.start), max(last, calibration.end)
+    times = reader.time_slice(first, last)
+    time = reader.time[times]
+
+    def span(start: pd.Timestamp, end: pd.Timestamp) -> tuple[int, int]:
+        return int(time.searchsorted(start)), int(time.searchsorted(end, side="right"))
+
+    spans = {"train": span(train.start - lookback, train.end)}
+    if calibration is not None:
+        spans["calibration"] = span(calibration.start, calibration.end)
+    start = int(time.searchsorted(train.start)) - spans["train"][0]  # train.start in its span
+    job = functools.partial(
+        _block_scan, str(reader.path), (times.start, times.stop), spans, start, spec, last_n
+    )
+    total = None
+    counts: dict[str, int] = {}
+    raw_std: dict[str, np.ndarray] = {}
+    for block_moments_, block_counts, block_std in map_blocks(job, basins, workers):
+        if block_moments_ is not None:
+            total = block_moments_ if total is None else tuple(map(np.add, total, block_moments_))
+        counts.update(block_counts)
+        raw_std.update(block_std)
+    return Scan(total, counts, raw_std)
 
 
 def window_statistics(
@@ -38,31 +105,35 @@ def window_statistics(
     last_n: int = 1,
     workers: int | None = None,
 ) -> WindowStatistics:
-    """Count each basin's training windows (ends in ``period`` supervising ``last_n`` days
-    inside it) and the std of its standardised targets there, in one streamed pass."""
-    job = functools.partial(_block_statistics, str(reader.path), period, spec, norm, last_n)
-    counts: dict[str, int] = {}
-    target_std: dict[str, tuple[float, ...]] = {}
-    for block_counts, block_std in map_blocks(job, basins, workers):
-        counts.update(block_counts)
-        target_std.update(block_std)
-    return WindowStatistics(counts, target_std)
+    """Window counts and standardised target spreads of ``basins`` in ``period`` for ``norm``."""
+    scan = scan_store(reader, basins, period, spec, last_n=last_n, workers=workers)
+    return scan.windows(norm, spec.targets)
 
 
-def _block_statistics(
+def _block_scan(
     path: str,
-    period: Period,
+    times: tuple[int, int],
+    spans: dict[str, tuple[int, int]],
+    start: int,
     spec: DataSpec,
-    norm: Normalization,
     last_n: int,
     basins: list[str],
-) -> tuple[dict[str, int], dict[str, tuple[float, ...]]]:
-    block = load_block(reader_for(path), basins, period, spec, norm)
-    first = max(block.period_start + last_n - 1, spec.lookback - 1)
-    ends = np.arange(first, len(block.time))
-    valid = usable_ends(block.x, block.y, ends, spec.lookback, last_n)
-    std = block.target_std()
+) -> tuple[Moments | None, dict[str, int], dict[str, np.ndarray]]:
+    names = [*spec.dynamic, *spec.targets]
+    values = reader_for(path).read_dynamic(basins, names, slice(*times))
+    sums = None
+    if "calibration" in spans:
+        sums = block_moments(values[:, slice(*spans["calibration"])])
+    train = values[:, slice(*spans["train"])]
+    k = len(spec.dynamic)
+    x, y = train[..., :k], train[..., k:]
+    ends = np.arange(max(start + last_n - 1, spec.lookback - 1), train.shape[1])
+    valid = usable_ends(x, y, ends, spec.lookback, last_n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # no observed target: NaN, then 1
+        std = np.nanstd(y[:, start:].astype(np.float64), axis=1)
     return (
-        {b: len(e) for b, e in zip(block.basins, valid, strict=True)},
-        {b: tuple(float(v) for v in row) for b, row in zip(block.basins, std, strict=True)},
+        sums,
+        {b: len(e) for b, e in zip(basins, valid, strict=True)},
+        dict(zip(basins, std, strict=True)),
     )

@@ -6,10 +6,10 @@ import numpy as np
 
 from regional_lstm.config import Config
 from regional_lstm.config_periods import Period
-from regional_lstm.data.normalize import fit_normalization
+from regional_lstm.data.normalize import normalization_from_moments
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec
-from regional_lstm.data.scan import window_statistics
+from regional_lstm.data.scan import scan_store
 from regional_lstm.errors import ConfigError
 from regional_lstm.models import ModelSpec
 from regional_lstm.training.plan import TrainingPlan
@@ -46,15 +46,6 @@ def make_plan(config: Config) -> TrainingPlan:
     for key in ("CALIBRATION_PERIOD", "VALIDATION_PERIOD"):
         check_period_in_store(reader, key, getattr(config, key))
     calibration = config.CALIBRATION_PERIOD
-    norm = fit_normalization(
-        reader,
-        basins,
-        calibration.start,
-        calibration.end,
-        config.DYNAMIC_INPUTS,
-        config.STATIC_ATTRIBUTES,
-        targets,
-    )
     data = DataSpec(
         tuple(config.DYNAMIC_INPUTS),
         tuple(config.STATIC_ATTRIBUTES),
@@ -62,7 +53,21 @@ def make_plan(config: Config) -> TrainingPlan:
         int(config.LSTM_LOOKBACK),
     )
     last_n = int(config.LSTM_PREDICT_LAST_N)
-    windows = window_statistics(reader, basins, config.train_period, data, norm, last_n=last_n)
+    # One read of every block serves both the normalisation and the window statistics.
+    scan = scan_store(
+        reader, basins, config.train_period, data, calibration=calibration, last_n=last_n
+    )
+    norm = normalization_from_moments(
+        reader,
+        basins,
+        calibration.start,
+        calibration.end,
+        data.dynamic,
+        data.static,
+        targets,
+        scan.moments,
+    )
+    windows = scan.windows(norm, targets)
     if not any(windows.counts.values()):
         raise ConfigError(
             f"no training windows: no basin has {data.lookback} gap-free input days ending on an "
