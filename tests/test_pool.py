@@ -110,18 +110,20 @@ def test_predict_last_n_targets_never_reach_outside_the_period(stores, tmp_path)
             assert np.nanmax(batch["y"].numpy()) < 100  # standardised: inside values are small
 
 
-def test_planning_reads_once_what_the_separate_passes_compute(stores, monkeypatch):
-    import regional_lstm.data.blockmap as blockmap
+def test_planning_reads_once_what_the_separate_passes_compute(stores):
     from regional_lstm.data.normalize import normalization_from_moments
     from regional_lstm.data.sampling import load_block
     from regional_lstm.data.scan import scan_store
 
     reader = StoreReader(stores[200])
     calibration = Period.parse(["1990-06-01", "1995-12-31"])
-    norm = fit_normalization(reader, reader.basins, calibration.start, calibration.end, *NAMES)
-    separate = window_statistics(reader, reader.basins, PERIOD, SPEC, norm, last_n=7)
-    monkeypatch.setattr(blockmap, "PARALLEL_MIN_BASINS", 1)  # two spawned processes
-    scan = scan_store(reader, reader.basins, PERIOD, SPEC, calibration=calibration, last_n=7)
+    norm = fit_normalization(
+        reader, reader.basins, calibration.start, calibration.end, *NAMES, workers=1
+    )
+    separate = window_statistics(reader, reader.basins, PERIOD, SPEC, norm, last_n=7, workers=1)
+    scan = scan_store(
+        reader, reader.basins, PERIOD, SPEC, calibration=calibration, last_n=7, workers=3
+    )
     fused = normalization_from_moments(
         reader, reader.basins, calibration.start, calibration.end, *NAMES, scan.moments
     )

@@ -1,18 +1,19 @@
-"""Blocks of basins mapped over worker processes: the driver's streamed, parallel passes.
+"""Blocks of basins mapped over threads: the driver's streamed, parallel passes.
 
 A planning pass (normalisation moments, window counts) is a sum over blocks of basins, so the
-blocks go to worker processes from ``PARALLEL_MIN_BASINS`` basins (spawned: the driver may run
-Ray and zarr threads that a fork would not carry), and memory stays one block per process
-whatever the number of basins.
+blocks go to one thread per core and memory stays one block per thread whatever the number of
+basins. Threads, not processes: zarr decompresses and numpy reduces without the GIL, so two
+threads ran a 1,024-basin x 40-year pass in 5-7 s against 10.7 s in one (spawned processes took
+20 s: each imports the toolkit, and spawning re-runs a user's unguarded script; forking a driver
+that already runs Ray's gRPC threads is not safe).
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -20,28 +21,26 @@ import pandas as pd
 
 from regional_lstm.data.reader import StoreReader
 
-SCAN_BLOCK = 64  # basins per block: four store chunks, ~20 MB for 30 years of 7 variables
-# Below this many basins a spawned worker's start-up (~2 s of imports) costs more than it saves.
-PARALLEL_MIN_BASINS = 1024
+SCAN_BLOCK = 64  # basins per block: four store chunks, ~26 MB for 40 years of 7 variables
 
 
 def map_blocks(
     job: Callable[[list[str]], Any], basins: Sequence[str], workers: int | None = None
 ) -> Iterator[Any]:
-    """``job`` over blocks of ``SCAN_BLOCK`` basins, in order; in processes for many basins."""
+    """``job`` over blocks of ``SCAN_BLOCK`` basins, results in order, on ``workers`` threads
+    (default: one per core)."""
     blocks = [list(basins[i : i + SCAN_BLOCK]) for i in range(0, len(basins), SCAN_BLOCK)]
-    workers = workers or len(os.sched_getaffinity(0))
-    if workers < 2 or len(basins) < PARALLEL_MIN_BASINS:
+    workers = min(workers or len(os.sched_getaffinity(0)), len(blocks))
+    if workers < 2:
         yield from map(job, blocks)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=context) as pool:
+    with ThreadPoolExecutor(workers, thread_name_prefix="regional-lstm-scan") as pool:
         yield from pool.map(job, blocks)
 
 
 @functools.lru_cache(maxsize=4)
 def reader_for(path: str) -> StoreReader:
-    """One reader per store per process (opening reads the consolidated metadata)."""
+    """One reader per store (opening reads the consolidated metadata)."""
     return StoreReader(path)
 
 

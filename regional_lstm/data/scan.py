@@ -4,7 +4,7 @@ Planning needs the mean and spread of every variable over the calibration period
 training basin how many valid windows it has (basins with none are left out; the total sets the
 epoch's length) and the spread of its targets over the training period, which the NSE* loss
 divides by (a tile of a few years would give another). All of it comes from one streamed read
-of each block of basins, spread over processes (``blockmap``); window validity needs only the
+of each block of basins, spread over threads (``blockmap``); window validity needs only the
 missing-value pattern, and a standardised spread is the raw one over the target's std, so
 nothing has to wait for the normalisation.
 """
