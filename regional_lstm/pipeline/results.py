@@ -14,6 +14,7 @@ from regional_lstm.accelerator import inference_settings
 from regional_lstm.artifacts import load_members
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
+from regional_lstm.distributed.predict import predict_members_distributed
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.hydrographs import Hydrographs
 from regional_lstm.evaluation.metrics import nse
@@ -24,7 +25,7 @@ from regional_lstm.evaluation.outputs import (
     write_predictions,
 )
 from regional_lstm.evaluation.plots import plot_nse_cdf
-from regional_lstm.evaluation.predict import predict_mc_dropout, predict_members, predict_period
+from regional_lstm.evaluation.predict import predict_mc_dropout, predict_period
 from regional_lstm.evaluation.uncertainty import (
     combine_members,
     ensemble_metrics,
@@ -53,6 +54,7 @@ def evaluate_project(
     plots: bool = True,
     mc_dropout: int | None = None,
     mode: str | None = None,
+    distribute: bool | None = None,
 ) -> Evaluation:
     """Predict the evaluation period (VALIDATION_PERIOD unless ``period``) for every basin.
 
@@ -62,6 +64,8 @@ def evaluate_project(
     CRPS). ``mode`` (default: the model's EVALUATION_MODE) is "exact" (a window per day),
     "stateful" (one pass per basin, see `predict_block_stateful`) or "both": the exact results,
     with each basin's ``NSE_stateful`` and ``NSE_exact_minus_stateful`` added to metrics.csv.
+    ``distribute`` spreads the prediction over Ray workers (True), keeps it in this process
+    (False), or (None) spreads it when that is estimated to pay (`predict_members_distributed`).
     """
     project_dir = Path(project_dir).absolute()
     saved, manifest = load_members(project_model(project_dir))
@@ -96,7 +100,16 @@ def evaluate_project(
             model, card, reader, basins, period, mc_dropout, mode=predicted, **on
         )
     else:
-        members = predict_members(saved, reader, basins, period, mode=predicted, **on)
+        members = predict_members_distributed(
+            saved,
+            reader,
+            basins,
+            period,
+            mode=predicted,
+            address=card.config.get("RAY_ADDRESS"),
+            spread=distribute,
+            **on,
+        )
     if mode == "both":
         extra = mode_difference(members[0], stateful)
     statistic = manifest.get("statistic", "mean")

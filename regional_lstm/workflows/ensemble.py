@@ -15,8 +15,8 @@ from pathlib import Path
 from regional_lstm.artifacts import load_model, save_ensemble
 from regional_lstm.config import Config
 from regional_lstm.data.reader import StoreReader
+from regional_lstm.distributed.predict import predict_members_distributed
 from regional_lstm.errors import ConfigError
-from regional_lstm.evaluation.predict import predict_members
 from regional_lstm.pipeline.fitting import register_if_asked
 from regional_lstm.pipeline.layout import ENSEMBLE_DIR, RAY_DIR, RESULTS_DIR
 from regional_lstm.pipeline.members import train_all
@@ -81,7 +81,9 @@ def _ensemble_tracked(config, configs, parent: TrackedRun) -> EnsembleOutcome:
     period = config.VALIDATION_PERIOD
     loaded = {label: load_model(path) for label, path in models.items()}
     basins = next(iter(loaded.values()))[1].trained_basins
-    members = predict_members(list(loaded.values()), reader, basins, period)
+    members = predict_members_distributed(
+        list(loaded.values()), reader, basins, period, address=config.RAY_ADDRESS
+    )
     member_scores, member_runs = {}, []
     for (label, (_, card)), predictions in zip(loaded.items(), members, strict=True):
         member_scores[label] = write_results(

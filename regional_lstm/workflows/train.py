@@ -58,7 +58,7 @@ def train(
 def _train_tracked(config: Config, plan: TrainingPlan, tracked: TrackedRun) -> TrainOutcome:
     with ray_session(config.RAY_ADDRESS):
         model_path, state = fit_and_save(config, plan, tracked)
-    evaluation = evaluate_project(config.PROJECT_DIR)
+        evaluation = evaluate_project(config.PROJECT_DIR)  # its workers reuse this Ray
     log_results(tracked, evaluation.summary, evaluation.results_dir)
     model_uri = log_model(tracked, model_path)
     version = register_if_asked(config, tracked, model_uri)
