@@ -153,7 +153,7 @@ class Config(BaseModel):
     LSTM_LOOKBACK: _tunable(PositiveInt) = 700
     LSTM_DROPOUT: _tunable(Annotated[Number, Field(ge=0, lt=1)]) = 0.2
     LSTM_EPOCHS: _tunable(PositiveInt) = 300
-    LSTM_BATCH_SIZE: _tunable(PositiveInt) = 64
+    LSTM_BATCH_SIZE: _tunable(PositiveInt) = 64  # per worker: a DDP step sees x RAY_NUM_WORKERS
     LSTM_LEARNING_RATE: _tunable(Annotated[Number, Field(gt=0)]) = 0.001
     LSTM_LEARNING_PATIENCE: _tunable(PositiveInt) = 30
     LSTM_L2_REGULARIZATION: _tunable(Annotated[Number, Field(ge=0)]) = 1e-6
