@@ -287,6 +287,12 @@ def _rate(result: dict) -> float:
     return result["samples"] / statistics.median(result["train_s"])
 
 
+def _epoch_of(result: dict, windows: int) -> float:
+    """Median seconds of an epoch (validation included) scaled to ``windows`` training windows."""
+    train = statistics.median(result["train_s"]) * windows / result["samples"]
+    return train + statistics.median(result["epoch_s"]) - statistics.median(result["train_s"])
+
+
 def _print_one(r: dict) -> None:
     peaks = ", ".join(f"{k} {v / 2**30:.2f}" for k, v in r["peaks"].items())
     print(
@@ -318,8 +324,8 @@ def _summary(results: list[dict]) -> None:
             f"throughput {last['basins']} vs {base['basins']} basins: "
             f"{_rate(last) / _rate(base):.3f} (target >= 0.80); worker RSS {last['basins']} vs "
             f"{second['basins']} basins: {grow:.3f} (target <= 1.25); planning at "
-            f"{last['basins']}: {last['planning_s'] / statistics.median(last['epoch_s']):.2f} "
-            "epochs (target <= 1)"
+            f"{last['basins']}: {last['planning_s'] / _epoch_of(last, 65536):.2f} epochs of "
+            "65,536 windows (target <= 1)"
         )
 
 

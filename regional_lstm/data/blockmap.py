@@ -69,7 +69,9 @@ def _block_moments(
 
 def block_moments(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum, sum of squares and count of the non-missing values of (..., variable) values."""
-    values = block.reshape(-1, block.shape[-1]).astype(np.float64)
+    values = block.reshape(-1, block.shape[-1])
     valid = ~np.isnan(values)
-    values[~valid] = 0.0
-    return values.sum(axis=0), (values**2).sum(axis=0), valid.sum(axis=0).astype(np.float64)
+    # Accumulated in float64 without a float64 copy of the block.
+    total = np.sum(values, axis=0, where=valid, dtype=np.float64)
+    squares = np.sum(np.square(values, dtype=np.float64), axis=0, where=valid)
+    return total, squares, valid.sum(axis=0).astype(np.float64)

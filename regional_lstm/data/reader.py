@@ -78,8 +78,12 @@ class StoreReader:
             return await asyncio.gather(*reads)
 
         out = np.empty((len(basins), times.stop - times.start, len(variables)), dtype=np.float32)
+        rows_in_order = bool((order == np.arange(len(order))).all())
         for k, values in enumerate(sync(read_all())):
-            out[order, :, k] = values
+            if rows_in_order:
+                out[..., k] = values
+            else:
+                out[order, :, k] = values
         return out
 
     def _array(self, name: str) -> zarr.Array:

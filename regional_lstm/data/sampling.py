@@ -62,17 +62,28 @@ def usable_ends(
 ) -> list[np.ndarray]:
     """Per basin (rows of ``x``), the ``ends`` whose ``lookback`` input days are all present
     and, given targets ``y``, with at least one target observed in the last ``last_n`` days."""
-    bad = np.isnan(x).any(axis=-1)
-    cum = np.concatenate([np.zeros((len(x), 1), np.int64), bad.cumsum(axis=1)], 1)
-    clean = (cum[:, ends + 1] - cum[:, ends + 1 - lookback]) == 0
+    return [ends[row] for row in usable_mask(x, y, ends, lookback, last_n)]
+
+
+def usable_mask(
+    x: np.ndarray, y: np.ndarray | None, ends: np.ndarray, lookback: int, last_n: int = 1
+) -> np.ndarray:
+    """(basin, end) booleans of `usable_ends`; ``ends`` ascending and consecutive."""
+    first, stop = int(ends[0]) + 1, int(ends[-1]) + 2 if len(ends) else int(ends[0]) + 1
+    with np.errstate(invalid="ignore"):  # inf - inf is a missing day too
+        bad = np.isnan(x.sum(axis=-1, dtype=np.float32))  # NaN in any input propagates
+    clean = _window_sums(bad, first, stop, lookback) == 0
     if y is not None:
         seen = ~np.isnan(y).all(axis=-1)
-        if last_n == 1:
-            clean &= seen[:, ends]
-        else:
-            hits = np.concatenate([np.zeros((len(y), 1), np.int64), seen.cumsum(axis=1)], 1)
-            clean &= (hits[:, ends + 1] - hits[:, ends + 1 - last_n]) > 0
-    return [ends[row] for row in clean]
+        clean &= _window_sums(seen, first, stop, last_n) > 0
+    return clean
+
+
+def _window_sums(flags: np.ndarray, first: int, stop: int, width: int) -> np.ndarray:
+    """Per row, how many of ``flags[t - width + 1 .. t]`` are set, for t + 1 in [first, stop)."""
+    cum = np.zeros((len(flags), flags.shape[1] + 1), np.int32)
+    np.cumsum(flags, axis=1, out=cum[:, 1:])
+    return cum[:, first:stop] - cum[:, first - width : stop - width]
 
 
 def read_span(

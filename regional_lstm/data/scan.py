@@ -23,7 +23,7 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.blockmap import block_moments, map_blocks, reader_for
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import DataSpec, usable_ends
+from regional_lstm.data.sampling import DataSpec, usable_mask
 
 Moments = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -128,12 +128,12 @@ def _block_scan(
     k = len(spec.dynamic)
     x, y = train[..., :k], train[..., k:]
     ends = np.arange(max(start + last_n - 1, spec.lookback - 1), train.shape[1])
-    valid = usable_ends(x, y, ends, spec.lookback, last_n)
+    valid = usable_mask(x, y, ends, spec.lookback, last_n).sum(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # no observed target: NaN, then 1
         std = np.nanstd(y[:, start:].astype(np.float64), axis=1)
     return (
         sums,
-        {b: len(e) for b, e in zip(basins, valid, strict=True)},
+        {b: int(n) for b, n in zip(basins, valid, strict=True)},
         dict(zip(basins, std, strict=True)),
     )
