@@ -175,14 +175,10 @@ def ray_cluster():
 
     import ray
 
+    from regional_lstm.distributed.cluster import local_ray_options
+
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=True,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-        configure_logging=False,
-    )
+    ray.init(**local_ray_options(num_cpus=2), log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
 

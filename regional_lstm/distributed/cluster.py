@@ -5,36 +5,71 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import ray
 
+# Whether this process started the running Ray itself, on this machine, without a dashboard
+# (see `ray_session`); Ray Train then runs without its placement-group cleaner.
+_embedded_without_dashboard = False
+
 
 @contextmanager
-def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[None]:
-    """Use the running Ray if any; else join ``address`` or start a local Ray, shut down after."""
+def ray_session(
+    address: str | None, num_cpus: int | None = None, *, dashboard: bool = False
+) -> Iterator[None]:
+    """Use the running Ray if any; else join ``address`` or start a local Ray, shut down after.
+
+    A local Ray gets a dashboard only when ``dashboard`` asks for it: Tune sweeps need its
+    State API (see `local_ray_options`); plain training and evaluation do not, and go without
+    its dozen processes (~0.5 GB).
+    """
+    global _embedded_without_dashboard
     if ray.is_initialized():
         yield
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    kwargs = (
-        {"address": address}
-        if address
-        else {
-            "num_cpus": num_cpus,
-            # The dashboard serves the State API, which Ray Train's placement-group cleaner
-            # needs: without it a trial stopped early (ASHA) keeps its workers' reservation,
-            # and on a small machine the next trials wait for it forever.
-            "include_dashboard": True,
-            "object_store_memory": 200 * 2**20,
-        }
-    )
+    kwargs = {"address": address} if address else local_ray_options(num_cpus, dashboard=dashboard)
     # On the embedded local Ray the driver follows the workers' log file itself, so Ray's
     # forwarded worker output (internal notices, duplicated prints) is left in Ray's log folder.
     ray.init(**kwargs, log_to_driver=bool(address), configure_logging=False)
+    _embedded_without_dashboard = not address and not dashboard
     try:
         yield
     finally:
+        _embedded_without_dashboard = False
         ray.shutdown()
+
+
+def embedded_without_dashboard() -> bool:
+    """True inside a `ray_session` that started a local Ray without a dashboard."""
+    return _embedded_without_dashboard
+
+
+def local_ray_options(num_cpus: int | None = None, *, dashboard: bool = True) -> dict[str, Any]:
+    """``ray.init`` arguments of the embedded one-machine Ray (the CLI's, and the tests' Ray).
+
+    It goes without what one machine does not use, each a process or a periodic task on cores
+    that training needs: the preemption watcher (an actor per training run, for spot nodes),
+    Ray Train's and the core workers' Prometheus metrics, and the idle workers Ray starts with
+    the driver. Ray Train reads its two switches from the driver's environment, set here.
+    """
+    for name in ("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "RAY_TRAIN_METRICS_ENABLED"):
+        os.environ.setdefault(name, "0")
+    return {
+        "num_cpus": num_cpus,
+        # The dashboard serves the State API, which Ray Train's placement-group cleaner polls:
+        # without it the cleaner takes the controller for dead and removes the run's placement
+        # group, killing its workers mid-epoch, and a trial stopped early (ASHA) would keep its
+        # reservation, so the next trials wait for it forever (both seen on Ray 2.60). Without
+        # a dashboard, training runs without the cleaner (`distributed.train`).
+        "include_dashboard": dashboard,
+        "object_store_memory": 200 * 2**20,
+        "_system_config": {
+            "enable_metrics_collection": False,
+            "prestart_worker_first_driver": False,
+        },
+    }
 
 
 def cluster_has_gpu() -> bool:

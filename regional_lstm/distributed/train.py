@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray.train
 import ray.train.torch
@@ -20,9 +20,13 @@ from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from regional_lstm import logs
-from regional_lstm.tracking.runs import TrackedRun
+from regional_lstm.distributed.callbacks import EpochsToMlflow
+from regional_lstm.distributed.cluster import embedded_without_dashboard
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
+
+if TYPE_CHECKING:  # the workers import this module, and MLflow costs each ~80 MB
+    from regional_lstm.tracking.runs import TrackedRun
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +55,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         dist.all_gather_object(gathered, value)
         return gathered
 
-    tracked = loop_config.get("tracked")
-
     def report(metrics: dict[str, float], folder: Path | None) -> None:
-        if rank == 0 and tracked is not None:  # only rank 0 logs to MLflow
-            epoch = int(metrics["epoch"])
-            tracked.log_metrics({k: v for k, v in metrics.items() if k != "epoch"}, step=epoch)
         ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder) if folder else None)
 
     ctx = WorkerContext(
@@ -127,6 +126,28 @@ def follow(path: Path, interval_s: float = 0.5) -> Iterator[None]:
         thread.join()
 
 
+class LocalTorchTrainer(TorchTrainer):
+    """A TorchTrainer for a Ray this process started on its own machine without a dashboard.
+
+    It goes without two of Ray Train's default actors (~120 MB each on a 2-core machine): the
+    placement-group cleaner, which frees a run's reservation if the controller dies
+    ungracefully (here the whole Ray stops with this process; and without the dashboard's
+    State API it would take the live controller for dead and remove the group mid-run), and
+    the dataset manager, which only shards Ray Datasets (a run here passes none).
+    Ray Train offers no switch for either, so the default callbacks are filtered by type; the
+    test of the process tree (tests/ray/test_lean_session.py) fails if Ray renames them.
+    """
+
+    def _create_default_callbacks(self) -> list:
+        from ray.train.v2._internal.callbacks import DatasetsCallback
+        from ray.train.v2._internal.callbacks.placement_group_callback import (
+            PlacementGroupCleanerCallback,
+        )
+
+        dropped = (PlacementGroupCleanerCallback,) + (() if self.datasets else (DatasetsCallback,))
+        return [c for c in super()._create_default_callbacks() if not isinstance(c, dropped)]
+
+
 def train_on_ray(
     plan: TrainingPlan,
     *,
@@ -145,13 +166,13 @@ def train_on_ray(
     Relaunching with the same ``storage_path`` and ``run_name`` resumes from that run's last
     checkpoint (Ray Train restores it and ``fit`` continues from its epoch).
     """
-    trainer = TorchTrainer(
+    trainer_class = LocalTorchTrainer if embedded_without_dashboard() else TorchTrainer
+    trainer = trainer_class(
         _worker_loop,
         train_loop_config={
             "plan": plan,
             "threads_per_worker": 1,
             "log_file": str(log_file),
-            "tracked": tracked,
         },
         scaling_config=ScalingConfig(
             num_workers=num_workers,
@@ -162,7 +183,7 @@ def train_on_ray(
             name=run_name,
             storage_path=str(storage_path.absolute()),
             failure_config=FailureConfig(max_failures=max_failures),
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, *([EpochsToMlflow(tracked)] if tracked else [])],
         ),
     )
     with follow(log_file):

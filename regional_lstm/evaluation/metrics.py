@@ -17,7 +17,6 @@ from typing import Concatenate, ParamSpec
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.signal import find_peaks
 
 P = ParamSpec("P")
 Metric = Callable[[ArrayLike, ArrayLike], float]
@@ -192,6 +191,8 @@ def peak_timing(
     if len(valid_days) < 2:
         return np.nan
     obs_valid = obs[valid_days]
+    from scipy.signal import find_peaks  # here: scipy.signal costs every importer ~60 MB
+
     peaks, _ = find_peaks(obs_valid, distance=min_peak_distance, prominence=obs_valid.std())
     if len(peaks) == 0:
         return np.nan

@@ -61,7 +61,7 @@ def train_all(
     num_workers = {configs[label].RAY_NUM_WORKERS for label in todo}
     if len(num_workers) != 1:
         raise RegionalLSTMError("models trained together need the same RAY_NUM_WORKERS")
-    with ray_session(configs[todo[0]].RAY_ADDRESS):
+    with ray_session(configs[todo[0]].RAY_ADDRESS, dashboard=True):
         cpus_per_worker, concurrent = plan_resources(num_workers.pop())
         logger.info(f"Training {len(todo)} model(s), {concurrent} at a time: {', '.join(todo)}")
         # Progress lives in each model's PROJECT_DIR; the Tune folder is only bookkeeping.

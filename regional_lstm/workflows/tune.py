@@ -91,7 +91,7 @@ def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
     if early_stop is None:
         early_stop = not grid
     with closing(parent):
-        with ray_session(config.RAY_ADDRESS):
+        with ray_session(config.RAY_ADDRESS, dashboard=True):
             cpus_per_worker, concurrent = plan_resources(config.RAY_NUM_WORKERS)
             logger.info(
                 f"{config.OPTIMIZATION_ALGORITHM} over {', '.join(space)}: "

@@ -1,0 +1,75 @@
+"""`regional-lstm train` on its own embedded Ray: no dashboard, no actors it has no use for.
+
+The command runs as a user runs it, a process with its own local Ray (so not the shared test
+session's Ray; it runs between this worker's Ray tests, while the shared Ray is idle), and its
+process tree is watched from /proc while it trains.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import tiny_config
+
+# What a lean session leaves out: Ray Train's placement-group cleaner and dataset manager,
+# and the dashboard's State API module (one of its ~10 processes).
+LEFT_OUT = ("PlacementGroupCleaner", "DatasetManager", "StateHead")
+
+
+def _descendants(root: int) -> set[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rfind(")") + 2 :].split()[1])
+            parents.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _titles(pids: set[int]) -> set[str]:
+    titles = set()
+    for pid in pids:
+        try:
+            titles.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return titles
+
+
+def test_train_on_its_own_ray_runs_without_dashboard_cleaner_or_dataset_manager(
+    tiny_store, tmp_path
+):
+    config = tiny_config(tiny_store, tmp_path / "project", LSTM_EPOCHS=2)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-m", "regional_lstm", "train", "--restart", str(path)]
+    seen: set[str] = set()
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as process:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            seen |= _titles(_descendants(process.pid))
+            time.sleep(0.2)
+        if process.poll() is None:
+            process.kill()
+        output = process.stdout.read()
+    assert process.returncode == 0, output
+    assert "Epoch 2/2" in output
+    assert any("RayTrainWorker" in title for title in seen), seen  # the watch saw the run
+    assert not [t for t in seen if any(name in t for name in LEFT_OUT)]
