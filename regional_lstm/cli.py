@@ -362,9 +362,11 @@ def main() -> None:
 
     Exit codes: 1 for bad data or configs, 2 for bad command-line usage, 130 on Ctrl-C.
     """
+    from regional_lstm.allocator import keep_freed_memory
     from regional_lstm.logs import configure
 
     configure()
+    keep_freed_memory()  # the driver predicts in its main thread: reuse, not re-fault, memory
     try:
         code = app(standalone_mode=False)
     except typer.TyperException as error:

@@ -14,10 +14,11 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import fit_normalization
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import BasinBlock, gather_windows
+from regional_lstm.models import ModelSpec, build_model
 from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.training.checkpoint import read_checkpoint
 from regional_lstm.training.fit import WorkerContext, fit
-from regional_lstm.training.loop import EarlyStopping
+from regional_lstm.training.loop import EarlyStopping, train_epoch
 from regional_lstm.training.loss import mse, nse_star
 from tests.conftest import log_lines, tiny_config
 
@@ -115,6 +116,45 @@ def test_multi_target_loss_masks_each_target_and_applies_its_weight():
     assert float(mse([1.0, 0.25])(y_hat, y, torch.ones(2, 2))) == pytest.approx(1.5)
 
 
+@pytest.mark.parametrize("last_n", [1, 5])
+def test_a_batch_run_in_parts_takes_the_step_of_the_whole_batch(last_n):
+    """Micro-batches (a CPU worker's memory bound) divide by the whole batch's observed
+    counts, so the summed gradients, the clipping and the step equal the whole batch's."""
+    spec = ModelSpec(
+        n_dynamic=3, n_static=2, hidden_size=8, num_layers=1, dropout=0.0, use_attention=False
+    )
+    generator = torch.Generator().manual_seed(0)
+    y = torch.randn(10, last_n, 1, generator=generator) if last_n > 1 else torch.randn(10, 1)
+    y[y > 1.0] = float("nan")  # parts with different numbers of observed targets
+    batch = {
+        "x_dynamic": torch.randn(10, 20, 3, generator=generator),
+        "x_static": torch.randn(10, 2, generator=generator),
+        "y": y,
+        "target_std": torch.rand(10, 1, generator=generator) + 0.5,
+    }
+    results = []
+    for micro_batch in (None, 4):
+        torch.manual_seed(1)
+        model = build_model(spec)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        total, steps = train_epoch(
+            model,
+            [batch],
+            optimizer,
+            nse_star([1.0]),
+            0.5,
+            torch.device("cpu"),
+            last_n=last_n,
+            micro_batch=micro_batch,
+        )
+        results.append((total, steps, [p.detach().clone() for p in model.parameters()]))
+    (whole, one, params), (parts, also_one, part_params) = results
+    assert one == also_one == 1
+    assert parts == pytest.approx(whole, rel=1e-5)
+    for a, b in zip(params, part_params, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_early_stopping_counts_epochs_without_improvement():
     early = EarlyStopping(patience=2)
     assert early.update(0.5, 0)
@@ -203,9 +243,7 @@ def test_snow_head_writes_flow_and_swe_columns(tiny_store, tmp_path):
     assert asdict(card.data)["targets"] == ("streamflow", "swe")
 
 
-def test_sequence_to_sequence_training_supervises_the_last_n_days_and_learns(
-    tiny_store, tmp_path
-):
+def test_sequence_to_sequence_training_supervises_the_last_n_days_and_learns(tiny_store, tmp_path):
     plan = make_plan(tiny_config(tiny_store, tmp_path, LSTM_PREDICT_LAST_N=7))
     assert plan.predict_last_n == 7
     state, _ = run_fit(plan, epochs=3)

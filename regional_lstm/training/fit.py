@@ -26,7 +26,7 @@ from regional_lstm.data.pool import TrainSampler
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.models import build_model, freeze
 from regional_lstm.training.checkpoint import read_checkpoint, write_checkpoint
-from regional_lstm.training.loop import EarlyStopping, grad_scaler, train_epoch
+from regional_lstm.training.loop import CPU_MICRO_BATCH, EarlyStopping, grad_scaler, train_epoch
 from regional_lstm.training.loss import LOSSES
 from regional_lstm.training.plan import TrainingPlan
 from regional_lstm.training.validation import ValidationSet, median_scores
@@ -123,6 +123,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
             precision=plan.mixed_precision,
             scaler=scaler,
             last_n=plan.predict_last_n,
+            micro_batch=CPU_MICRO_BATCH if ctx.device.type == "cpu" else None,
         )
         # Validation uses the unwrapped model: ranks hold different basins, so their forward
         # counts differ, and a DDP forward may broadcast buffers (a collective) on each call.

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from regional_lstm.allocator import ENVIRONMENT
 from tests.conftest import tiny_config
 
 # What a lean session leaves out: Ray Train's placement-group cleaner and dataset manager,
@@ -40,25 +41,25 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _titles(pids: set[int]) -> set[str]:
-    titles = set()
+def _titles(pids: set[int]) -> dict[str, str]:
+    """Each process's command line and its environment as NUL-separated text."""
+    titles = {}
     for pid in pids:
         try:
-            titles.add(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            titles[title] = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
         except OSError:
             continue
     return titles
 
 
-def test_train_on_its_own_ray_runs_without_dashboard_cleaner_or_dataset_manager(
-    tiny_store, tmp_path
-):
+def test_train_on_its_own_ray_runs_lean_with_the_allocator_settings(tiny_store, tmp_path):
     config = tiny_config(tiny_store, tmp_path / "project", LSTM_EPOCHS=2)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     command = [sys.executable, "-m", "regional_lstm", "train", "--restart", str(path)]
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     ) as process:
@@ -71,5 +72,9 @@ def test_train_on_its_own_ray_runs_without_dashboard_cleaner_or_dataset_manager(
         output = process.stdout.read()
     assert process.returncode == 0, output
     assert "Epoch 2/2" in output
-    assert any("RayTrainWorker" in title for title in seen), seen  # the watch saw the run
+    workers = [environ for title, environ in seen.items() if "RayTrainWorker" in title]
+    assert workers, list(seen)  # the watch saw the run
     assert not [t for t in seen if any(name in t for name in LEFT_OUT)]
+    # ... and its workers started with the allocator settings (regional_lstm.allocator).
+    for environ in workers:
+        assert {f"{k}={v}" for k, v in ENVIRONMENT.items()} <= set(environ.split("\0"))
