@@ -11,9 +11,10 @@ process tree (Ray's own processes, the driver) show where the time goes on a sma
 The reference is 2 processes x 1 thread (torch.multiprocessing, DDP over gloo as Ray Train sets
 up) training the same model (the toolkit plan's ModelSpec through ``build_model``: forget-gate
 bias and all) with the same optimizer, loss, clipping and step count on batches already in
-memory, each step in the same forward/backward parts as the toolkit's CPU step (gradients summed,
-one allreduce), then the same number of validation forward passes (each rank its half of the basins,
-the toolkit's CPU validation batch per pass, unwrapped model, no_grad), denormals flushed. It runs
+memory, each step in the same forward/backward parts as the toolkit's CPU step (gradients
+summed, one allreduce) and under the malloc settings the toolkit's Ray workers start with, then
+the same number of validation forward passes (each rank its half of the basins, the toolkit's
+CPU validation batch per pass, unwrapped model, no_grad), denormals flushed. It runs
 before and after the toolkit, so both sides see the machine's load; the script prints median
 epoch seconds of both and the ratio (target <= 1.1).
 
@@ -34,10 +35,12 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from cpu_step import environment
 from fifty_basins import Experiment, epoch_metrics, prepare, start_training
 from memory import Watch
 from torch import nn
 
+from regional_lstm.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
 from regional_lstm.config import load_config
 from regional_lstm.models import ModelSpec, build_model
 from regional_lstm.pipeline.planning import make_plan
@@ -112,12 +115,13 @@ def reference_epochs(job: dict) -> list[tuple[float, tuple, tuple]]:
         port = probe.getsockname()[1]
     context = mp.get_context("spawn")
     out = context.SimpleQueue()
-    mp.start_processes(
-        _reference_rank,
-        args=(job["workers"], port, job, out),
-        nprocs=job["workers"],
-        start_method="spawn",
-    )
+    with environment(ALLOCATOR_ENVIRONMENT):  # the toolkit's workers' malloc, read at start-up
+        mp.start_processes(
+            _reference_rank,
+            args=(job["workers"], port, job, out),
+            nprocs=job["workers"],
+            start_method="spawn",
+        )
     return out.get()
 
 
