@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -139,11 +140,13 @@ def _child(args: argparse.Namespace) -> None:
 
     configure()
     first = 1990
+    project = Path(args.workdir) / f"project-{args.child}"
+    shutil.rmtree(project, ignore_errors=True)  # a finished run there would resume, not train
     config = Config.from_mapping(
         {
             "DOMAIN_NAME": f"scale-{args.child}",
             "DATA_STORE": args.store,
-            "PROJECT_DIR": str(Path(args.workdir) / f"project-{args.child}"),
+            "PROJECT_DIR": str(project),
             "DYNAMIC_INPUTS": DYNAMIC,
             "STATIC_ATTRIBUTES": STATIC,
             "CALIBRATION_PERIOD": [first + 1, first + args.years - 3],

@@ -34,7 +34,11 @@ from regional_lstm.errors import StoreError
 logger = logging.getLogger(__name__)
 
 POOL_TILES = 128  # tiles held per rank: 16 basins x (lookback + 4 years) each, ~1 MB
-REFRESH_TILES = 4  # tiles replaced after each batch: ~64 windows drawn per tile loaded
+# Tiles replaced after each batch: ~128 windows drawn per tile loaded, each tile in the pool for
+# 64 batches. The loads share the worker's core with its training step; at 4 per batch a
+# 20,000-basin store trained at 0.75x the speed of a resident 50-basin one once CPU steps got
+# 2x faster (benchmarks/scale.py), at 2 per batch at 0.88x.
+REFRESH_TILES = 2
 DEFAULT_SPAN = 1461  # days of window ends per tile when the store is chunked by whole records
 
 
