@@ -2,9 +2,9 @@
 
 On the 30 CAMELS-US basins of ``../shared/data/camels_us_torchhydronodes`` (the settings of
 ``experiments/camels_us.yaml``: 6 Daymet inputs, 26 attributes, hidden 64, lookback 365, batch
-256), trains one model per ``LSTM_PREDICT_LAST_N`` value in this process (2 threads) for the
-same wall-clock budget, in epochs of ``--samples`` windows, each scored on a one-year
-early-stopping period. Prints, per N: windows/s and supervised target-days/s (windows/s x N,
+256), trains one model per ``LSTM_PREDICT_LAST_N`` value in this process (2 threads, the
+CLI's malloc settings) for the same wall-clock budget, in epochs of ``--samples`` windows, each
+scored on a one-year early-stopping period. Prints, per N: windows/s and supervised target-days/s (windows/s x N,
 training time only), epochs done, and the best median validation NSE within the budget, with
 ratios to N = 1.
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from regional_lstm.allocator import keep_freed_memory
 from regional_lstm.config import load_config
 from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.pipeline.stores import ensure_store
@@ -45,6 +46,7 @@ def main() -> None:
     if not SOURCE.is_dir():
         raise SystemExit(f"{SOURCE}: the CAMELS-US sample is not beside this checkout")
     torch.set_num_threads(2)
+    keep_freed_memory()  # as the CLI does: the LSTM's work space reused, not re-faulted
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rl-last-n-"))
     rows = [_run(args, workdir, n) for n in args.last_n]
     base = rows[0]
