@@ -7,6 +7,7 @@ so the CLI can print it as is. After loading, every path is absolute (Ray worker
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +45,16 @@ def _float_from_yaml_string(value: Any) -> Any:
             return float(value)
         except ValueError:
             return value
+    return value
+
+
+def _not_url(value: Any) -> Any:
+    """A URL is refused, not taken as a relative path (``s3://b/x`` would become ``s3:/b/x``)."""
+    if isinstance(value, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+        raise ValueError(
+            "object-storage URLs are not supported yet; give a local path or a shared file "
+            "system's mount point"
+        )
     return value
 
 
@@ -106,7 +117,7 @@ def _tunable(scalar: Any) -> Any:
 
 Number = Annotated[float, BeforeValidator(_float_from_yaml_string), Strict(), AllowInfNan(False)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
-AbsolutePath = Annotated[Path, AfterValidator(_absolute)]
+AbsolutePath = Annotated[Path, BeforeValidator(_not_url), AfterValidator(_absolute)]
 Names = Annotated[list[StrictStr], AfterValidator(_unique)]
 NonEmptyNames = Annotated[Names, Field(min_length=1)]
 Seeds = Annotated[

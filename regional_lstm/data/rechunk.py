@@ -22,6 +22,7 @@ from regional_lstm.data.store import (
     ZARR_FORMAT,
     _quiet_zarr,
     dynamic_names,
+    local_path,
     open_store,
 )
 from regional_lstm.errors import StoreError
@@ -36,8 +37,8 @@ def store_chunks(ds: xr.Dataset) -> tuple[int, int]:
 
 def rechunk_store(path: str | Path, out: str | Path | None = None) -> Path:
     """Rewrite the store at ``path`` (in place, or as a new store ``out``) in today's chunks."""
-    path = Path(path).absolute()
-    target = Path(out).absolute() if out is not None else path
+    path = local_path(path).absolute()
+    target = local_path(out).absolute() if out is not None else path
     if out is not None and target.exists():
         raise StoreError(f"{target}: already exists (choose another --out)")
     ds = open_store(path)

@@ -18,6 +18,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import uuid
 import warnings
@@ -83,6 +84,10 @@ class BasinSource(Protocol):
         ...
 
 
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, az://, file://, https://
+SCHEME_FOLDER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # what a URL's "s3://" became in a Path
+
+
 @contextmanager
 def _quiet_zarr() -> Iterator[None]:
     """Silence zarr's notice that consolidated metadata is not in the v3 spec: we chose it."""
@@ -91,9 +96,25 @@ def _quiet_zarr() -> Iterator[None]:
         yield
 
 
+def local_path(path: str | Path) -> Path:
+    """``path`` as a local path; a URL (``s3://bucket/x.zarr``) is refused with one line.
+
+    Object storage is not supported yet, and a URL taken as a path would silently become a
+    local folder (``s3:/bucket/x.zarr``: the path collapses the double slash).
+    """
+    text = str(path)
+    first = Path(text).parts[0] if Path(text).parts else ""
+    if URL.match(text) or SCHEME_FOLDER.fullmatch(first):
+        raise StoreError(
+            f"{text}: object-storage URLs are not supported yet; give a local path or a "
+            "shared file system's mount point"
+        )
+    return Path(text)
+
+
 def open_store(path: str | Path) -> xr.Dataset:
     """Open a store lazily, checking it has the schema this toolkit writes."""
-    path = Path(path)
+    path = local_path(path)
     if not (path / "zarr.json").is_file():
         raise StoreError(f"{path}: no Zarr store here (run 'regional-lstm ingest' or 'synth')")
     with _quiet_zarr():
@@ -126,7 +147,7 @@ def write_store(
     (default: one per core) parse or simulate the basins when there are at least
     ``PARALLEL_MIN_BASINS``. A progress bar counts the basins on a terminal.
     """
-    out = Path(out).absolute()
+    out = local_path(out).absolute()
     if out.exists() and not overwrite:
         raise StoreError(f"{out}: already exists (pass --overwrite to replace it)")
     out.parent.mkdir(parents=True, exist_ok=True)
