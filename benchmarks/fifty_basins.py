@@ -15,23 +15,13 @@ from pathlib import Path
 import yaml
 
 from regional_lstm.data.synth import synthesize
+from regional_lstm.data.synth.source import ATTRIBUTE_VARIABLES
 
 FIRST_YEAR = 1990
 YEARS = 15  # 1990 feeds the first lookback; 1991-2002 calibration, 2003-2004 evaluation
 DYNAMIC = ["prcp", "tmin", "tmax", "srad", "pet", "dayl"]
 # Every attribute the synthetic generator has (10; a CAMELS store would have ~27).
-STATIC = [
-    "area",
-    "gauge_lat",
-    "elev_mean",
-    "frac_forest",
-    "soil_depth",
-    "p_seasonality",
-    "p_mean",
-    "pet_mean",
-    "aridity",
-    "frac_snow",
-]
+STATIC = [variable.name for variable in ATTRIBUTE_VARIABLES]
 
 
 @dataclass(frozen=True)

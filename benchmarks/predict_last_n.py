@@ -4,9 +4,9 @@ On the 30 CAMELS-US basins of ``../shared/data/camels_us_torchhydronodes`` (the 
 ``experiments/camels_us.yaml``: 6 Daymet inputs, 26 attributes, hidden 64, lookback 365, batch
 256), trains one model per ``LSTM_PREDICT_LAST_N`` value in this process (2 threads, the
 CLI's malloc settings) for the same wall-clock budget, in epochs of ``--samples`` windows, each
-scored on a one-year early-stopping period. Prints, per N: windows/s and supervised target-days/s (windows/s x N,
-training time only), epochs done, and the best median validation NSE within the budget, with
-ratios to N = 1.
+scored on a one-year early-stopping period. Prints, per N: windows/s and supervised
+target-days/s (windows/s x N, training time only), epochs done, and the best median validation
+NSE within the budget, with ratios to N = 1.
 
     python benchmarks/predict_last_n.py --budget 240 [--last-n 1 7 30]
 """

@@ -5,7 +5,7 @@ Each forward/backward pass of torch's CPU LSTM (oneDNN) allocates work space of 
 glibc's mmap threshold (at most 32 MB), so every step maps fresh pages, the kernel zeroes them on
 first touch and unmaps them on free: measured on this project's 2-core machines, ~45% of a
 training step's CPU time was page faults, and with the settings below training ran ~2x faster
-(benchmarks/micro_batch.py, with and without). Freed memory then stays with the process for the
+(benchmarks/cpu_step.py, with and without). Freed memory then stays with the process for the
 next step: its RSS is its peak, which it reaches in the first step anyway.
 
 Ray Train workers run the step in a thread of their own, and a thread's arena maps its large
@@ -17,7 +17,6 @@ already running (the CLI's) applies the main-arena part with ``mallopt``.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 NEVER_TRIM = 2**40  # bytes of free memory at the top of the heap before glibc returns it
@@ -34,8 +33,7 @@ def keep_freed_memory() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # this process's own libc, no library search
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int

@@ -48,13 +48,17 @@ def _float_from_yaml_string(value: Any) -> Any:
     return value
 
 
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, az://, file://, https://
+URL_REFUSED = (
+    "object-storage URLs are not supported yet; give a local path or a shared file system's "
+    "mount point"
+)
+
+
 def _not_url(value: Any) -> Any:
     """A URL is refused, not taken as a relative path (``s3://b/x`` would become ``s3:/b/x``)."""
-    if isinstance(value, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
-        raise ValueError(
-            "object-storage URLs are not supported yet; give a local path or a shared file "
-            "system's mount point"
-        )
+    if isinstance(value, str) and URL.match(value):
+        raise ValueError(URL_REFUSED)
     return value
 
 

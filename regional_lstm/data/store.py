@@ -37,6 +37,7 @@ import xarray as xr
 
 from regional_lstm import __version__
 from regional_lstm.atomic import replace_dir
+from regional_lstm.config import URL, URL_REFUSED
 from regional_lstm.errors import StoreError
 from regional_lstm.progress import progress
 
@@ -84,7 +85,6 @@ class BasinSource(Protocol):
         ...
 
 
-URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, az://, file://, https://
 SCHEME_FOLDER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # what a URL's "s3://" became in a Path
 
 
@@ -103,12 +103,9 @@ def local_path(path: str | Path) -> Path:
     local folder (``s3:/bucket/x.zarr``: the path collapses the double slash).
     """
     text = str(path)
-    first = Path(text).parts[0] if Path(text).parts else ""
-    if URL.match(text) or SCHEME_FOLDER.fullmatch(first):
-        raise StoreError(
-            f"{text}: object-storage URLs are not supported yet; give a local path or a "
-            "shared file system's mount point"
-        )
+    parts = Path(text).parts
+    if URL.match(text) or (parts and SCHEME_FOLDER.fullmatch(parts[0])):
+        raise StoreError(f"{text}: {URL_REFUSED}")
     return Path(text)
 
 
