@@ -16,7 +16,7 @@ from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.distributed.predict import predict_members_distributed
 from regional_lstm.errors import RegionalLSTMError
-from regional_lstm.evaluation.hydrographs import Hydrographs
+from regional_lstm.evaluation.hydrographs import Drawing, Hydrograph
 from regional_lstm.evaluation.metrics import nse
 from regional_lstm.evaluation.outputs import (
     metrics_table,
@@ -162,17 +162,22 @@ def write_results(
     if extra is not None:
         table = table.join(extra)
     snow = "swe_sim" in predictions[basins[0]]
-    rows = track(list(zip(basins, areas, strict=True)), f"write {results_dir.name}")
-    with Hydrographs(band=len(members) > 1) as hydrographs:
-        for basin, area in rows:
-            if len(members) == 1:
-                csv = prediction_table(predictions[basin], float(area), snow)
-            else:
-                csv = ensemble_prediction_table(predictions[basin], float(area))
-            write_predictions(results_dir, basin, csv)
-            if plots:
-                path = results_dir / f"{basin}_LSTM_hydrograph.png"
-                hydrographs.draw(path, basin, csv, float(table.loc[basin, "NSE"]))
+    tables = {}
+    for basin, area in zip(basins, areas, strict=True):
+        if len(members) == 1:
+            tables[basin] = prediction_table(predictions[basin], float(area), snow)
+        else:
+            tables[basin] = ensemble_prediction_table(predictions[basin], float(area))
+    nse = table["NSE"]
+    plotted = [
+        Hydrograph(results_dir / f"{basin}_LSTM_hydrograph.png", basin, csv, float(nse[basin]))
+        for basin, csv in tables.items()
+        if plots
+    ]
+    drawing = Drawing(plotted, band=len(members) > 1)  # in other processes while CSVs are written
+    for basin in track(basins, f"write {results_dir.name}"):
+        write_predictions(results_dir, basin, tables[basin])
+    drawing.wait()
     _, summary = write_metrics(results_dir, table)
     if len(members) > 1:
         summary |= {
