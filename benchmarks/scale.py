@@ -31,6 +31,7 @@ from pathlib import Path
 
 DYNAMIC = ["prcp", "tmin", "tmax", "srad", "pet", "dayl"]
 STATIC = ["area", "elev_mean", "aridity", "frac_forest", "soil_depth", "gauge_lat", "p_mean"]
+ITEM_BYTES = {"float32": 4, "float64": 8, "int32": 4, "uint8": 1}
 KINDS = ("driver", "planning", "train worker", "ray (other)", "other")
 
 
@@ -94,13 +95,13 @@ def _store_size(store: Path) -> tuple[int, int]:
     """Bytes on disk and uncompressed (every array's shape x item size)."""
     disk = sum(f.stat().st_size for f in _files(store))
     raw = 0
-    for meta in store.glob("*/zarr.json"):
+    for meta in store.rglob("zarr.json"):
         info = json.loads(meta.read_text())
         if info.get("node_type") == "array":
             count = 1
             for d in info["shape"]:
                 count *= d
-            raw += count * {"float32": 4, "float64": 8, "int32": 4}.get(info["data_type"], 8)
+            raw += count * ITEM_BYTES.get(info["data_type"], 8)
     return disk, raw
 
 

@@ -91,6 +91,16 @@ def rechunk(
 
 
 @app.command()
+def summarize(
+    store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
+) -> None:
+    """Add the yearly summary that planning reads instead of the values (older stores)."""
+    from regional_lstm.data.rechunk import write_summary
+
+    err.print(f"wrote the summary of {write_summary(store)}", markup=False)
+
+
+@app.command()
 def inspect(
     store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -334,6 +344,8 @@ def _print_summary(summary: dict) -> None:
     )
     out.print(f"basins: {summary['n_basins']} ({shown})")
     out.print(f"period: {period['start']} .. {period['end']} ({period['days']} days)")
+    if not summary["planning_summary"]:
+        out.print("no planning summary: 'regional-lstm summarize STORE' adds one", markup=False)
     table = Table(
         "variable",
         "units",

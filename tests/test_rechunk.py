@@ -63,6 +63,12 @@ def test_an_old_store_trains_and_rechunks_to_the_same_values(tmp_path):
     assert zarr.open_group(again)["prcp"].chunks == (16, 1461)
     xr.testing.assert_identical(open_store(again).load(), open_store(new).load())
     assert open_store(again).attrs == open_store(new).attrs
+    for name in ("prcp_moments", "streamflow_missing"):  # the summary planning reads
+        assert np.array_equal(
+            zarr.open_group(again)["summary"][name][:],
+            zarr.open_group(new)["summary"][name][:],
+            equal_nan=True,
+        )
 
     run_cli("rechunk", str(old))  # in place
     assert zarr.open_group(old)["prcp"].chunks == (16, 1461)

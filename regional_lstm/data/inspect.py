@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from regional_lstm.data.store import dynamic_names, open_store, static_names
+from regional_lstm.data.summary import open_summary
 
 
 def summarize_store(path: str | Path) -> dict[str, Any]:
@@ -49,6 +50,11 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
             "end": str(time[-1].date()),
             "days": int(ds.sizes["time"]),
         },
+        # Whether planning can use the yearly summary instead of reading every value.
+        "planning_summary": open_summary(
+            Path(path), time, int(ds.sizes["basin"]), dynamic_names(ds)
+        )
+        is not None,
         "dynamic_variables": dynamics,
         "static_attributes": attributes,
         "provenance": {

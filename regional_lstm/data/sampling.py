@@ -69,12 +69,19 @@ def usable_mask(
     x: np.ndarray, y: np.ndarray | None, ends: np.ndarray, lookback: int, last_n: int = 1
 ) -> np.ndarray:
     """(basin, end) booleans of `usable_ends`; ``ends`` ascending and consecutive."""
+    bad = ~np.isfinite(x).all(axis=-1)  # a missing (or infinite) input spoils its day
+    seen = None if y is None else np.isfinite(y).any(axis=-1)
+    return usable_from_flags(bad, seen, ends, lookback, last_n)
+
+
+def usable_from_flags(
+    bad: np.ndarray, seen: np.ndarray | None, ends: np.ndarray, lookback: int, last_n: int = 1
+) -> np.ndarray:
+    """`usable_mask` from (basin, time) flags: days with an input missing, days with a target
+    observed (None: targets not needed). The store summary's bitmasks give these directly."""
     first, stop = int(ends[0]) + 1, int(ends[-1]) + 2 if len(ends) else int(ends[0]) + 1
-    with np.errstate(invalid="ignore"):  # inf - inf is a missing day too
-        bad = np.isnan(x.sum(axis=-1, dtype=np.float32))  # NaN in any input propagates
     clean = _window_sums(bad, first, stop, lookback) == 0
-    if y is not None:
-        seen = ~np.isnan(y).all(axis=-1)
+    if seen is not None:
         clean &= _window_sums(seen, first, stop, last_n) > 0
     return clean
 

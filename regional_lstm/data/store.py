@@ -34,10 +34,12 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 
 from regional_lstm import __version__
 from regional_lstm.atomic import replace_dir
 from regional_lstm.config import URL, URL_REFUSED
+from regional_lstm.data.summary import SummaryWriter
 from regional_lstm.errors import StoreError
 from regional_lstm.progress import progress
 
@@ -292,9 +294,11 @@ def _write_dynamic_blocks(
     staging: Path,
     target: Path,
 ) -> None:
-    """Fill the dynamic arrays one chunk of basins at a time from the staged arrays."""
+    """Fill the dynamic arrays one chunk of basins at a time from the staged arrays, and the
+    store's summary from the same blocks."""
     names = [v.name for v in source.dynamic_variables]
     n_basins = len(source.basins)
+    summary = SummaryWriter(target, names, time, n_basins)
     for first in range(0, n_basins, BASIN_CHUNK):
         last = min(first + BASIN_CHUNK, n_basins)
         block = np.full((last - first, len(time), len(names)), np.nan, dtype=np.float32)
@@ -307,3 +311,7 @@ def _write_dynamic_blocks(
         ds.to_zarr(
             target, region={"basin": slice(first, last), "time": slice(None)}, consolidated=False
         )
+        summary.add(first, block)
+    summary.close()
+    with _quiet_zarr():
+        zarr.consolidate_metadata(target)  # the template's, with the summary group added
