@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from pathlib import Path
 
 from ray.train import UserCallback
 
-if TYPE_CHECKING:
-    from regional_lstm.tracking.runs import TrackedRun
 
+class EpochsToFile(UserCallback):
+    """Appends rank 0's metrics of each reported epoch to a JSON-lines file.
 
-class EpochsToMlflow(UserCallback):
-    """Logs rank 0's metrics of each epoch to the MLflow run as the epoch is reported.
-
-    Logging from the controller keeps MLflow (about 80 MB with its SQL store) out of the
-    training workers, whose memory bounds how many fit on a machine; and the controller runs
-    beside the driver, which created the run, so a local tracking store is in reach.
+    The driver follows the file and logs each line to the MLflow run (`train.train_on_ray`):
+    so neither the training workers nor the controller import MLflow (about 80 MB with its SQL
+    store, on each). The controller runs on the driver's node, so the file is within reach.
     """
 
-    def __init__(self, tracked: TrackedRun) -> None:
-        self.tracked = tracked
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
 
     def after_report(self, run_context, metrics, checkpoint) -> None:
-        rank0 = metrics[0]
-        epoch = int(rank0["epoch"])
-        self.tracked.log_metrics({k: v for k, v in rank0.items() if k != "epoch"}, step=epoch)
+        line = json.dumps({k: float(v) for k, v in metrics[0].items()})
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")

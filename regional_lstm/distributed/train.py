@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import ray
 import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
-from ray.train import Checkpoint, FailureConfig, RunConfig, ScalingConfig
+from ray.train import Checkpoint, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
+from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
 from regional_lstm import logs
-from regional_lstm.distributed.callbacks import EpochsToMlflow
+from regional_lstm.distributed.backend import GlooConfig, NoAutoscalerPolicy
+from regional_lstm.distributed.callbacks import EpochsToFile
 from regional_lstm.distributed.cluster import embedded_without_dashboard
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
@@ -38,7 +43,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
     dask.config.set(scheduler="synchronous")  # workers read Zarr themselves; no dask threads
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # per-report lines drown ours
     torch.set_num_threads(loop_config["threads_per_worker"])
-    plan: TrainingPlan = loop_config["plan"]
+    plan: TrainingPlan = ray.get(loop_config["plan"])
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
     resume_dir = None
@@ -97,8 +102,11 @@ def _rank_log(path: Path, rank: int) -> Iterator[None]:
 
 
 @contextmanager
-def follow(path: Path, interval_s: float = 0.5) -> Iterator[None]:
-    """Log the lines appended to ``path`` while the block runs (the workers' epoch lines)."""
+def follow(
+    path: Path, handle: Callable[[str], None] = logger.info, interval_s: float = 0.5
+) -> Iterator[None]:
+    """Pass each line appended to ``path`` while the block runs to ``handle`` (default: log
+    it, as for the workers' epoch lines)."""
     start = path.stat().st_size if path.exists() else 0
     stop = threading.Event()
 
@@ -107,13 +115,13 @@ def follow(path: Path, interval_s: float = 0.5) -> Iterator[None]:
         while True:
             finished = stop.wait(interval_s)
             if path.exists():
-                with path.open() as handle:
-                    handle.seek(position)
-                    chunk = handle.read()
+                with path.open() as reading:
+                    reading.seek(position)
+                    chunk = reading.read()
                     complete = chunk[: chunk.rfind("\n") + 1]
                     position += len(complete.encode())
                 for line in complete.splitlines():
-                    logger.info(line)
+                    handle(line)
             if finished:
                 return
 
@@ -126,17 +134,24 @@ def follow(path: Path, interval_s: float = 0.5) -> Iterator[None]:
         thread.join()
 
 
-class LocalTorchTrainer(TorchTrainer):
-    """A TorchTrainer for a Ray this process started on its own machine without a dashboard.
+class LocalTorchTrainer(DataParallelTrainer):
+    """Ray Train on a Ray this process started on its own machine without a dashboard (CPU).
 
-    It goes without two of Ray Train's default actors (~120 MB each on a 2-core machine): the
-    placement-group cleaner, which frees a run's reservation if the controller dies
-    ungracefully (here the whole Ray stops with this process; and without the dashboard's
-    State API it would take the live controller for dead and remove the group mid-run), and
-    the dataset manager, which only shards Ray Datasets (a run here passes none).
-    Ray Train offers no switch for either, so the default callbacks are filtered by type; the
-    test of the process tree (tests/ray/test_lean_session.py) fails if Ray renames them.
+    The same workers, DDP and checkpoints as TorchTrainer, with less around them on a machine
+    whose memory is mostly the workers' (each item ~120-300 MB on a 2-core machine):
+    - a gloo backend whose controller does not import torch (`distributed.backend`);
+    - a fixed scaling policy that asks no autoscaler for nodes, so Ray Train starts no
+      autoscaling-coordinator actor (one machine has nothing to scale);
+    - none of the placement-group cleaner, which frees a run's reservation if the controller
+      dies ungracefully (here the whole Ray stops with this process; and without the
+      dashboard's State API it would take the live controller for dead and remove the group
+      mid-run), and the dataset manager, which only shards Ray Datasets (none are passed).
+    Ray Train offers no switch for these, so private parts are replaced or filtered by type;
+    the test of the process tree (tests/ray/test_lean_session.py) fails if Ray renames them.
     """
+
+    def __init__(self, train_loop_per_worker, **kwargs) -> None:
+        super().__init__(train_loop_per_worker, backend_config=GlooConfig(), **kwargs)
 
     def _create_default_callbacks(self) -> list:
         from ray.train.v2._internal.callbacks import DatasetsCallback
@@ -146,6 +161,35 @@ class LocalTorchTrainer(TorchTrainer):
 
         dropped = (PlacementGroupCleanerCallback,) + (() if self.datasets else (DatasetsCallback,))
         return [c for c in super()._create_default_callbacks() if not isinstance(c, dropped)]
+
+    def fit(self) -> Result:
+        """`DataParallelTrainer.fit` with `NoAutoscalerPolicy` as the scaling policy."""
+        from ray.train.v2._internal.execution.failure_handling import create_failure_policy
+        from ray.train.v2._internal.util import ObjectRefWrapper
+
+        result = self._initialize_and_run_controller(
+            train_fn_ref=ObjectRefWrapper(self._get_train_func()),
+            scaling_policy=NoAutoscalerPolicy(self.scaling_config),
+            failure_policy=create_failure_policy(self.run_config.failure_config),
+            train_run_context=self.train_run_context,
+            callbacks=self._create_default_callbacks(),
+            validation_config=self.validation_config,
+        )
+        if result.error:
+            raise result.error
+        return result
+
+
+def _log_epoch(tracked: TrackedRun | None, line: str) -> None:
+    """One line of `EpochsToFile` to the MLflow run, at the epoch's step."""
+    if tracked is None:
+        return
+    metrics = json.loads(line)
+    epoch = int(metrics.pop("epoch"))
+    try:
+        tracked.log_metrics(metrics, step=epoch)
+    except Exception as error:  # training goes on; the local outputs are complete anyway
+        logger.warning("MLflow: epoch %d's metrics were not logged (%s)", epoch, error)
 
 
 def train_on_ray(
@@ -166,11 +210,15 @@ def train_on_ray(
     Relaunching with the same ``storage_path`` and ``run_name`` resumes from that run's last
     checkpoint (Ray Train restores it and ``fit`` continues from its epoch).
     """
-    trainer_class = LocalTorchTrainer if embedded_without_dashboard() else TorchTrainer
-    trainer = trainer_class(
+    lean = embedded_without_dashboard() and not use_gpu
+    epochs = storage_path.absolute() / run_name / "epoch_metrics.jsonl"
+    epochs.parent.mkdir(parents=True, exist_ok=True)
+    trainer = (LocalTorchTrainer if lean else TorchTrainer)(
         _worker_loop,
         train_loop_config={
-            "plan": plan,
+            # By reference: the controller unpickles this config, and the plan's classes would
+            # import torch and pandas there; the workers fetch it from the object store.
+            "plan": ray.put(plan),
             "threads_per_worker": 1,
             "log_file": str(log_file),
         },
@@ -183,10 +231,10 @@ def train_on_ray(
             name=run_name,
             storage_path=str(storage_path.absolute()),
             failure_config=FailureConfig(max_failures=max_failures),
-            callbacks=[*callbacks, *([EpochsToMlflow(tracked)] if tracked else [])],
+            callbacks=[*callbacks, *([EpochsToFile(epochs)] if tracked else [])],
         ),
     )
-    with follow(log_file):
+    with follow(log_file), follow(epochs, functools.partial(_log_epoch, tracked)):
         result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {run_name} finished without a checkpoint")

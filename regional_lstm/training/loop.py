@@ -16,9 +16,11 @@ from regional_lstm.training.loss import LossFn, observed_counts
 # On a CPU a batch runs forward and backward in parts of at most this many windows, their
 # gradients summed before the one optimizer step (and the one DDP allreduce). Measured with the
 # workers' malloc settings (benchmarks/cpu_step.py: 2 processes x 1 thread, batches of 256,
-# lookback 365): as fast as the whole batch or faster at hidden 64, 128 and 256, with 0.5-0.7x
-# of its peak memory (~300 MB instead of ~630 at hidden 64); parts of 64 cost 2-6% of the speed.
-CPU_MICRO_BATCH = 128
+# lookback 365): against the whole batch, parts of 64 keep 0.28x of its work memory per worker
+# (hidden 64: 176 MB instead of 629; hidden 256: 625 instead of 2,372) at 0.93-0.96x of its
+# speed; parts of 128 run at the whole batch's speed with 0.47x of its memory. The memory is
+# what lets two workers, the driver and Ray's processes fit in 2.5 GB at the 50-basin size.
+CPU_MICRO_BATCH = 64
 
 
 def train_epoch(

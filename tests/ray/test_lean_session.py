@@ -18,9 +18,9 @@ import yaml
 from regional_lstm.allocator import ENVIRONMENT
 from tests.conftest import tiny_config
 
-# What a lean session leaves out: Ray Train's placement-group cleaner and dataset manager,
-# and the dashboard's State API module (one of its ~10 processes).
-LEFT_OUT = ("PlacementGroupCleaner", "DatasetManager", "StateHead")
+# What a lean session leaves out: Ray Train's placement-group cleaner, dataset manager and
+# autoscaling coordinator, and the dashboard's State API module (one of its ~10 processes).
+LEFT_OUT = ("PlacementGroupCleaner", "DatasetManager", "AutoscalingCoordinator", "StateHead")
 
 
 def _descendants(root: int) -> set[int]:
@@ -41,15 +41,19 @@ def _descendants(root: int) -> set[int]:
     return found
 
 
-def _titles(pids: set[int]) -> dict[str, str]:
-    """Each process's command line and its environment as NUL-separated text."""
+def _titles(pids: set[int]) -> dict[str, tuple[str, bool]]:
+    """Each process's command line: its environment as NUL-separated text, and whether it
+    has torch's library mapped (imported torch)."""
     titles = {}
     for pid in pids:
         try:
             title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            titles[title] = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            torch = "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
         except OSError:
             continue
+        _, had_torch = titles.get(title, ("", False))
+        titles[title] = (environ, torch or had_torch)
     return titles
 
 
@@ -59,7 +63,7 @@ def test_train_on_its_own_ray_runs_lean_with_the_allocator_settings(tiny_store, 
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     command = [sys.executable, "-m", "regional_lstm", "train", "--restart", str(path)]
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, bool]] = {}
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     ) as process:
@@ -72,9 +76,12 @@ def test_train_on_its_own_ray_runs_lean_with_the_allocator_settings(tiny_store, 
         output = process.stdout.read()
     assert process.returncode == 0, output
     assert "Epoch 2/2" in output
-    workers = [environ for title, environ in seen.items() if "RayTrainWorker" in title]
+    workers = [environ for title, (environ, _) in seen.items() if "RayTrainWorker" in title]
     assert workers, list(seen)  # the watch saw the run
     assert not [t for t in seen if any(name in t for name in LEFT_OUT)]
+    # The Train controller, which only coordinates, never loads torch (distributed.backend).
+    controllers = [torch for title, (_, torch) in seen.items() if "TrainController" in title]
+    assert controllers and not any(controllers), list(seen)
     # ... and its workers started with the allocator settings (regional_lstm.allocator).
     for environ in workers:
         assert {f"{k}={v}" for k, v in ENVIRONMENT.items()} <= set(environ.split("\0"))
