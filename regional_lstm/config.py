@@ -220,6 +220,10 @@ class Config(BaseModel):
     RAY_ADDRESS: StrictStr | None = None
     RAY_NUM_WORKERS: PositiveInt = 2
     RAY_USE_GPU: StrictBool = False
+    # Restarts of the worker group from its last checkpoint after a worker or node dies; None:
+    # 2 on a cluster (RAY_ADDRESS), 0 on the embedded local Ray, where a dead worker is a bug
+    # or a full machine that a retry would hide.
+    RAY_MAX_FAILURES: Annotated[StrictInt, Field(ge=0)] | None = None
     MLFLOW_TRACKING_URI: Annotated[StrictStr | None, BeforeValidator(_tracking_uri)] = None
     MLFLOW_EXPERIMENT_NAME: StrictStr | None = None
     MLFLOW_REGISTERED_MODEL: StrictStr | None = None

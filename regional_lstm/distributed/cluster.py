@@ -14,6 +14,9 @@ from regional_lstm.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
 # Whether this process started the running Ray itself, on this machine, without a dashboard
 # (see `ray_session`); Ray Train then runs without its placement-group cleaner.
 _embedded_without_dashboard = False
+# Whether `ray_session` joined a running cluster at an address (config or RAY_ADDRESS).
+_joined = False
+CLUSTER_MAX_FAILURES = 2
 
 
 @contextmanager
@@ -26,10 +29,12 @@ def ray_session(
     State API (see `local_ray_options`); plain training and evaluation do not, and go without
     its dozen processes (~0.5 GB).
     """
-    global _embedded_without_dashboard
+    global _embedded_without_dashboard, _joined
     if ray.is_initialized():
         yield
         return
+    # A Ray Job's entrypoint (`regional-lstm submit`) finds its cluster in RAY_ADDRESS.
+    address = address or os.environ.get("RAY_ADDRESS") or None
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     kwargs = (
         {"address": address, "runtime_env": job_environment()}
@@ -40,11 +45,20 @@ def ray_session(
     # forwarded worker output (internal notices, duplicated prints) is left in Ray's log folder.
     ray.init(**kwargs, log_to_driver=bool(address), configure_logging=False)
     _embedded_without_dashboard = not address and not dashboard
+    _joined = bool(address)
     try:
         yield
     finally:
-        _embedded_without_dashboard = False
+        _embedded_without_dashboard = _joined = False
         ray.shutdown()
+
+
+def max_failures(configured: int | None) -> int:
+    """Ray Train's worker-group restarts: as configured, else 2 on a joined cluster (nodes come
+    and go) and 0 on a local Ray."""
+    if configured is not None:
+        return configured
+    return CLUSTER_MAX_FAILURES if _joined else 0
 
 
 def embedded_without_dashboard() -> bool:

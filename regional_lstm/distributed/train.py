@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import shutil
@@ -25,7 +24,7 @@ from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
 from regional_lstm import logs
 from regional_lstm.distributed.backend import GlooConfig, NoAutoscalerPolicy
-from regional_lstm.distributed.callbacks import EpochsToFile
+from regional_lstm.distributed.callbacks import NODE_KEY, EpochsToFile
 from regional_lstm.distributed.cluster import embedded_without_dashboard
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
@@ -34,6 +33,8 @@ if TYPE_CHECKING:  # the workers import this module, and MLflow costs each ~80 M
     from regional_lstm.tracking.runs import TrackedRun
 
 logger = logging.getLogger(__name__)
+
+WORKER_NODES_TAG = "regional_lstm.worker_nodes"
 
 
 def _worker_loop(loop_config: dict[str, Any]) -> None:
@@ -60,8 +61,12 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         dist.all_gather_object(gathered, value)
         return gathered
 
+    node = ray.get_runtime_context().get_node_id()
+    nodes = all_gather(node)
+
     def report(metrics: dict[str, float], folder: Path | None) -> None:
-        ray.train.report(metrics, checkpoint=Checkpoint.from_directory(folder) if folder else None)
+        checkpoint = Checkpoint.from_directory(folder) if folder else None
+        ray.train.report({**metrics, NODE_KEY: node}, checkpoint=checkpoint)
 
     ctx = WorkerContext(
         rank=rank,
@@ -73,6 +78,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         resume_from=resume_dir,
     )
     with _rank_log(Path(loop_config["log_file"]), rank):
+        logger.info("Ray Train workers (rank: node id): %s", json.dumps(dict(enumerate(nodes))))
         fit(plan, ctx)
 
 
@@ -180,16 +186,25 @@ class LocalTorchTrainer(DataParallelTrainer):
         return result
 
 
-def _log_epoch(tracked: TrackedRun | None, line: str) -> None:
-    """One line of `EpochsToFile` to the MLflow run, at the epoch's step."""
-    if tracked is None:
-        return
-    metrics = json.loads(line)
-    epoch = int(metrics.pop("epoch"))
-    try:
-        tracked.log_metrics(metrics, step=epoch)
-    except Exception as error:  # training goes on; the local outputs are complete anyway
-        logger.warning("MLflow: epoch %d's metrics were not logged (%s)", epoch, error)
+class EpochsToMlflow:
+    """Logs each line of `EpochsToFile` to the MLflow run: metrics at the epoch's step, and
+    once the ranks' nodes as the tag ``regional_lstm.worker_nodes`` (a JSON list by rank)."""
+
+    def __init__(self, tracked: TrackedRun | None) -> None:
+        self.tracked, self.nodes_tagged = tracked, False
+
+    def __call__(self, line: str) -> None:
+        if self.tracked is None:
+            return
+        metrics = json.loads(line)
+        epoch, nodes = int(metrics.pop("epoch")), metrics.pop("worker_nodes", None)
+        try:
+            if nodes and not self.nodes_tagged:
+                self.tracked.set_tags({WORKER_NODES_TAG: json.dumps(nodes)})
+                self.nodes_tagged = True
+            self.tracked.log_metrics(metrics, step=epoch)
+        except Exception as error:  # training goes on; the local outputs are complete anyway
+            logger.warning("MLflow: epoch %d's metrics were not logged (%s)", epoch, error)
 
 
 def train_on_ray(
@@ -234,7 +249,7 @@ def train_on_ray(
             callbacks=[*callbacks, *([EpochsToFile(epochs)] if tracked else [])],
         ),
     )
-    with follow(log_file), follow(epochs, functools.partial(_log_epoch, tracked)):
+    with follow(log_file), follow(epochs, EpochsToMlflow(tracked)):
         result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {run_name} finished without a checkpoint")

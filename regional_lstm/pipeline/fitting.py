@@ -16,7 +16,7 @@ from regional_lstm.accelerator import check_precision
 from regional_lstm.artifacts import ModelCard, save_model
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
-from regional_lstm.distributed.cluster import cluster_has_gpu
+from regional_lstm.distributed.cluster import cluster_has_gpu, max_failures
 from regional_lstm.distributed.train import train_on_ray
 from regional_lstm.errors import ConfigError
 from regional_lstm.pipeline.layout import BEST_MODEL, RAY_DIR, TRAIN_LOG
@@ -34,6 +34,7 @@ RESUMABLE_CHANGES = {
     "RAY_ADDRESS",
     "RAY_NUM_WORKERS",
     "RAY_USE_GPU",
+    "RAY_MAX_FAILURES",
     "MLFLOW_TRACKING_URI",
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_REGISTERED_MODEL",
@@ -65,6 +66,7 @@ def fit_and_save(
         tracked=tracked,
         num_workers=config.RAY_NUM_WORKERS,
         use_gpu=use_gpu,
+        max_failures=max_failures(config.RAY_MAX_FAILURES),
         callbacks=callbacks,
         cpus_per_worker=cpus_per_worker,
     )

@@ -17,28 +17,11 @@ import yaml
 
 from regional_lstm.allocator import ENVIRONMENT
 from tests.conftest import tiny_config
+from tests.proc import descendants
 
 # What a lean session leaves out: Ray Train's placement-group cleaner, dataset manager and
 # autoscaling coordinator, and the dashboard's State API module (one of its ~10 processes).
 LEFT_OUT = ("PlacementGroupCleaner", "DatasetManager", "AutoscalingCoordinator", "StateHead")
-
-
-def _descendants(root: int) -> set[int]:
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat[stat.rfind(")") + 2 :].split()[1])
-            parents.setdefault(parent, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
 
 
 def _titles(pids: set[int]) -> dict[str, tuple[str, bool]]:
@@ -69,7 +52,7 @@ def test_train_on_its_own_ray_runs_lean_with_the_allocator_settings(tiny_store, 
     ) as process:
         deadline = time.monotonic() + 300
         while process.poll() is None and time.monotonic() < deadline:
-            seen |= _titles(_descendants(process.pid))
+            seen |= _titles(descendants(process.pid))
             time.sleep(0.2)
         if process.poll() is None:
             process.kill()

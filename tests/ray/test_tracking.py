@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -12,6 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import ray
 
 from regional_lstm.artifacts import load_model, sidecar_path
 from regional_lstm.data.reader import StoreReader
@@ -46,6 +48,16 @@ def test_run_records_every_config_key_and_the_data_fingerprint(outcome):
     assert params["data.n_basins"] == "6"
     assert len(params["data.store_metadata_sha256"]) == 64
     assert params["data.evaluation_period"] == "1993-01-01..1993-12-31"
+
+
+def test_run_records_the_node_of_every_train_worker(outcome):
+    config, result = outcome
+    tags = client_for(result.run.uri).get_run(result.run.run_id).data.tags
+    nodes = json.loads(tags["regional_lstm.worker_nodes"])
+    assert len(nodes) == config.RAY_NUM_WORKERS
+    assert set(nodes) == {ray.get_runtime_context().get_node_id()}  # the session's one node
+    log = (config.PROJECT_DIR / "logs").glob("*.log")
+    assert any(nodes[0] in path.read_text() for path in log)  # and the run's log says so
 
 
 def test_run_has_per_epoch_metrics_and_final_summary(outcome):
