@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from regional_lstm import cli_cluster
+from regional_lstm.cli_output import print_store
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.registry import INGEST_ADAPTERS
 
@@ -112,7 +114,7 @@ def inspect(
     if as_json:
         print(json.dumps(summary))
         return
-    _print_summary(summary)
+    print_store(out, summary)
 
 
 @app.command()
@@ -250,6 +252,8 @@ registry = typer.Typer(
     help="The MLflow model registry: mark donors and other aliases.", no_args_is_help=True
 )
 app.add_typer(registry, name="registry")
+app.command()(cli_cluster.submit)
+app.add_typer(cli_cluster.jobs, name="job")
 
 ProjectOption = Annotated[
     Path | None,
@@ -331,42 +335,6 @@ def _cell(value: object) -> str:
     if pd.isna(value):
         return ""
     return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
-def _print_summary(summary: dict) -> None:
-    period = summary["period"]
-    basins = summary["basins"]
-    shown = ", ".join(basins[:10]) + (" ..." if len(basins) > 10 else "")
-    out.print(f"[bold]{summary['store']}[/bold]")
-    out.print(
-        f"source: {summary['provenance'].get('source_kind')}  "
-        f"ingested: {summary['provenance'].get('ingest_time')}"
-    )
-    out.print(f"basins: {summary['n_basins']} ({shown})")
-    out.print(f"period: {period['start']} .. {period['end']} ({period['days']} days)")
-    if not summary["planning_summary"]:
-        out.print("no planning summary: 'regional-lstm summarize STORE' adds one", markup=False)
-    table = Table(
-        "variable",
-        "units",
-        "missing",
-        "basins all missing",
-        "long name",
-        title="dynamic variables (basin, time)",
-    )
-    for var in summary["dynamic_variables"]:
-        table.add_row(
-            var["name"],
-            var["units"],
-            f"{100 * var['missing_fraction']:.1f} %",
-            str(var["basins_all_missing"]),
-            var["long_name"],
-        )
-    out.print(table)
-    table = Table("attribute", "units", "kind", "missing", "long name", title="static attributes")
-    for att in summary["static_attributes"]:
-        table.add_row(att["name"], att["units"], att["kind"], str(att["missing"]), att["long_name"])
-    out.print(table)
 
 
 def main() -> None:

@@ -20,3 +20,7 @@ class IngestError(RegionalLSTMError):
 
 class StoreError(RegionalLSTMError):
     """A Zarr store is missing, malformed or would be overwritten."""
+
+
+class ClusterError(RegionalLSTMError):
+    """A Ray cluster or one of its jobs cannot be reached or did not succeed."""

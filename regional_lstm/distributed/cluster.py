@@ -17,6 +17,9 @@ _embedded_without_dashboard = False
 # Whether `ray_session` joined a running cluster at an address (config or RAY_ADDRESS).
 _joined = False
 CLUSTER_MAX_FAILURES = 2
+# Set by Ray for a Ray Job's entrypoint: the job's runtime environment, which ray.init must
+# not be given again.
+IN_A_RAY_JOB = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 
 @contextmanager
@@ -36,16 +39,20 @@ def ray_session(
     # A Ray Job's entrypoint (`regional-lstm submit`) finds its cluster in RAY_ADDRESS.
     address = address or os.environ.get("RAY_ADDRESS") or None
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    kwargs = (
-        {"address": address, "runtime_env": job_environment()}
-        if address
-        else local_ray_options(num_cpus, dashboard=dashboard)
-    )
+    if not address:
+        kwargs = local_ray_options(num_cpus, dashboard=dashboard)
+    elif IN_A_RAY_JOB in os.environ:  # `submit` gave the job this runtime env already
+        kwargs = {"address": address}
+    else:
+        kwargs = {"address": address, "runtime_env": job_environment()}
     # On the embedded local Ray the driver follows the workers' log file itself, so Ray's
     # forwarded worker output (internal notices, duplicated prints) is left in Ray's log folder.
     ray.init(**kwargs, log_to_driver=bool(address), configure_logging=False)
     _embedded_without_dashboard = not address and not dashboard
     _joined = bool(address)
+    if IN_A_RAY_JOB in os.environ:
+        yield  # a job's driver stays connected for its life: the cluster outlives the job
+        return
     try:
         yield
     finally:
