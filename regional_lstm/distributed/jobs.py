@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,7 +24,10 @@ from regional_lstm.errors import ClusterError
 
 VERBS = ("run", "train", "tune", "ensemble", "pub", "transfer")
 CONFIG_NAME = "experiment.yaml"
-FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}
+# What the Job API answers while the head's job agent is still starting (seconds after
+# `ray start --head` or `ray up`); submit waits that long for it.
+NO_AGENT_YET = "No available agent to submit job"
+AGENT_WAIT_S = 60.0
 
 
 def client(address: str) -> JobSubmissionClient:
@@ -45,15 +49,23 @@ def submit(config: Config, verb: str, address: str) -> str:
         path = Path(folder) / CONFIG_NAME
         path.write_text(yaml.safe_dump(config.to_yaml_dict(), sort_keys=False), encoding="utf-8")
         environment = job_environment() | {"working_dir": folder}
-        try:
-            return jobs.submit_job(
-                entrypoint=_entrypoint(verb),
-                runtime_env=environment,
-                metadata={"regional_lstm.verb": verb, "regional_lstm.domain": config.DOMAIN_NAME},
-            )
-        except Exception as error:
-            reason = _first_line(error)
-            raise ClusterError(f"{address}: the job was not accepted ({reason})") from None
+        deadline = time.monotonic() + AGENT_WAIT_S
+        while True:
+            try:
+                return jobs.submit_job(
+                    entrypoint=_entrypoint(verb),
+                    runtime_env=environment,
+                    metadata={
+                        "regional_lstm.verb": verb,
+                        "regional_lstm.domain": config.DOMAIN_NAME,
+                    },
+                )
+            except Exception as error:
+                reason = _first_line(error)
+                if NO_AGENT_YET in reason and time.monotonic() < deadline:
+                    time.sleep(1.0)  # a head just started: its job agent comes up shortly
+                    continue
+                raise ClusterError(f"{address}: the job was not accepted ({reason})") from None
 
 
 def _entrypoint(verb: str) -> str:

@@ -52,9 +52,10 @@ def test_a_killed_train_worker_is_replaced_and_training_resumes(tiny_store, tmp_
     code, output, killed = _train(hurt, tmp_path, "hurt", kill_after_epoch=2)
     assert killed is not None, output
     assert code == 0, output
+    print("".join(line for line in output.splitlines(True) if "Epoch" in line))  # with -s
     epochs = [int(m[1]) for m in EPOCH_LINE.finditer(output)]
-    assert epochs[-1] == 4 and epochs.count(3) <= 2  # resumed: at most one epoch repeated
-    assert set(range(1, 5)) <= set(epochs)
+    assert epochs[-1] == 4 and set(epochs) == {1, 2, 3, 4}
+    assert len(epochs) - len(set(epochs)) <= 1  # resumed from a checkpoint: one epoch repeated
     # The same outputs as the undisturbed run.
     for project in (calm.PROJECT_DIR, hurt.PROJECT_DIR):
         assert (project / "results" / "metrics.csv").is_file()
