@@ -44,9 +44,12 @@ def two_nodes():
             "include_dashboard": True,
             "dashboard_host": "127.0.0.1",
             "dashboard_port": port,
+            # Not the default ports, which the session's own Ray holds: an agent that cannot
+            # bind its port leaves the head without a job agent ("No available agent").
+            "dashboard_agent_listen_port": _free_port(),
         },
     )
-    cluster.add_node(num_cpus=1)
+    cluster.add_node(num_cpus=1, dashboard_agent_listen_port=_free_port())
     cluster.wait_for_nodes()
     try:
         yield cluster, f"http://127.0.0.1:{port}"
