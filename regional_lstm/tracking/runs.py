@@ -22,6 +22,7 @@ from regional_lstm.tracking.store import (
     client_for,
     ensure_experiment,
     experiment_name,
+    is_server,
     tracking_uri,
 )
 
@@ -82,9 +83,9 @@ def start_run(
     """Open a run of ``kind`` (train, evaluate, tune, ...) recording config, data and code."""
     uri = tracking_uri(config)
     client = client_for(uri)
-    experiment = ensure_experiment(
-        client, experiment_name(config), config.PROJECT_DIR / "mlartifacts"
-    )
+    # A server keeps the artifacts in its own store: not on whichever node ran the job.
+    artifacts = None if is_server(uri) else config.PROJECT_DIR / "mlartifacts"
+    experiment = ensure_experiment(client, experiment_name(config), artifacts)
     tags = {"regional_lstm.kind": kind, "regional_lstm.version": __version__, **code_version()}
     if parent is not None:
         tags["mlflow.parentRunId"] = parent.run_id

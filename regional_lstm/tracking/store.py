@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow import MlflowClient
@@ -96,16 +97,27 @@ def using_store(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+SERVER_SCHEMES = ("http", "https", "databricks")
+
+
 def _quiet_database_setup() -> None:
     """Keep MLflow's table creation and alembic's migration notes (INFO) out of the console."""
     for name in DATABASE_SETUP_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path) -> str:
-    """The id of experiment ``name``, created with an absolute artifact location if new."""
+def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | None) -> str:
+    """The id of experiment ``name``; if new, created with an absolute artifact location, or
+    (``artifact_root`` None) where the tracking server keeps artifacts."""
     existing = client.get_experiment_by_name(name)
     if existing is not None:
         return existing.experiment_id
+    if artifact_root is None:
+        return client.create_experiment(name)
     artifact_root.mkdir(parents=True, exist_ok=True)
     return client.create_experiment(name, artifact_location=artifact_root.absolute().as_uri())
+
+
+def is_server(uri: str) -> bool:
+    """Whether ``uri`` names a tracking server (which also stores the artifacts), not a file."""
+    return urlparse(uri).scheme in SERVER_SCHEMES
