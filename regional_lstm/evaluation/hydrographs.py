@@ -174,6 +174,8 @@ class Drawing:
             ]
 
     def wait(self) -> list[Path]:
+        if not self.plots:
+            return []
         if self._pool is None:
             return draw_hydrographs(self.plots, self.band)
         try:
