@@ -90,6 +90,9 @@ def local_ray_options(num_cpus: int | None = None, *, dashboard: bool = True) ->
     for name in ("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "RAY_TRAIN_METRICS_ENABLED"):
         os.environ.setdefault(name, "0")
     return {
+        # A new Ray of this process's own, even where one is already running on the machine
+        # (`ray start`, another job): without it ray.init joins that one.
+        "address": "local",
         "num_cpus": num_cpus,
         # The dashboard serves the State API, which Ray Train's placement-group cleaner polls:
         # without it the cleaner takes the controller for dead and removes the run's placement

@@ -102,3 +102,18 @@ def test_an_unreachable_job_api_is_one_line(tmp_path, tiny_store):
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
     result = _cli("submit", str(path), "--address", f"http://127.0.0.1:{_free_port()}")
     assert_one_line_error(result, "no Ray Job API here")
+
+
+def test_a_local_run_beside_a_running_cluster_starts_its_own_ray(two_nodes, tiny_store, tmp_path):
+    cluster, _ = two_nodes  # running on this machine: a plain ray.init() would join it
+    config = tiny_config(tiny_store, tmp_path / "project", LSTM_EPOCHS=1)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+    result = _cli("train", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    uri = f"sqlite:///{config.PROJECT_DIR / 'mlflow.db'}"
+    (run,) = client_for(uri).search_runs(
+        [client_for(uri).get_experiment_by_name("tiny").experiment_id]
+    )
+    nodes = set(json.loads(run.data.tags["regional_lstm.worker_nodes"]))
+    assert not nodes & {node.node_id for node in cluster.list_all_nodes()}
