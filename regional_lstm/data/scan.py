@@ -26,7 +26,12 @@ from regional_lstm.data.blockmap import block_moments, map_blocks, reader_for
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec, usable_from_flags, usable_mask
-from regional_lstm.data.summary import SUMMARY_BASINS, StoreSummary, open_summary
+from regional_lstm.data.summary import (
+    SUMMARY_BASINS,
+    StoreSummary,
+    open_summary,
+    summarize_block,
+)
 
 Moments = tuple[np.ndarray, np.ndarray, np.ndarray]
 FLAG_BASINS = 128  # basins whose daily flags are unpacked at once: ~2 MB per 40 years
@@ -92,10 +97,15 @@ def scan_store(
     job = functools.partial(
         _block_scan, str(reader.path), (times.start, times.stop), spans, start, spec, last_n
     )
+    return _merged(map_blocks(job, basins, workers))
+
+
+def _merged(blocks) -> Scan:
+    """One `Scan` from the blocks' (moments or None, counts, raw spreads), moments summed."""
     total = None
     counts: dict[str, int] = {}
     raw_std: dict[str, np.ndarray] = {}
-    for block_moments_, block_counts, block_std in map_blocks(job, basins, workers):
+    for block_moments_, block_counts, block_std in blocks:
         if block_moments_ is not None:
             total = block_moments_ if total is None else tuple(map(np.add, total, block_moments_))
         counts.update(block_counts)
@@ -171,20 +181,12 @@ def _scan_summary(
     order = np.argsort(reader.positions(basins), kind="stable")
     ordered = [basins[i] for i in order]  # store order: a block touches one or two chunks
     job = functools.partial(_summary_block, reader, summary, spec, span, ends, last_n, jobs)
-    total = None
-    counts: dict[str, int] = {}
-    raw_std: dict[str, np.ndarray] = {}
-    for block_moments_, block_counts, block_std in map_blocks(
-        job, ordered, workers, block=SUMMARY_BASINS
-    ):
-        if block_moments_ is not None:
-            total = block_moments_ if total is None else tuple(map(np.add, total, block_moments_))
-        counts.update(block_counts)
-        raw_std.update(block_std)
+    scan = _merged(map_blocks(job, ordered, workers, block=SUMMARY_BASINS))
+    # In the caller's basin order, as the full scan gives them.
     return Scan(
-        total,
-        {b: counts[b] for b in basins},
-        {b: raw_std[b] for b in basins},
+        scan.moments,
+        {b: scan.counts[b] for b in basins},
+        {b: scan.raw_std[b] for b in basins},
     )
 
 
@@ -241,11 +243,8 @@ def _period_moments(
     whole years from the summary, the part-years at either end read from the values."""
     years, edges = summary.whole_years(days)
     out = np.stack([summary.moments(name, rows)[:, years].sum(axis=1) for name in names], axis=1)
-    for edge in edges:
-        values = reader.read_dynamic(basins, names, edge).astype(np.float64)
-        finite = np.isfinite(values)
-        filled = np.where(finite, values, 0.0)
-        out += np.stack(
-            [finite.sum(axis=1), filled.sum(axis=1), (filled * filled).sum(axis=1)], axis=-1
-        )
+    for edge in edges:  # the part-year as one "year": (variable, basin, 1, statistic)
+        values = reader.read_dynamic(basins, names, edge)
+        moments, _ = summarize_block(values, np.array([0, edge.stop - edge.start]))
+        out += moments[:, :, 0].transpose(1, 0, 2)
     return out

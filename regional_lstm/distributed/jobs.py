@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from ray.job_submission import JobStatus, JobSubmissionClient
@@ -80,30 +81,24 @@ def _entrypoint(verb: str) -> str:
 
 def status(address: str, job_id: str) -> JobStatus:
     """The job's state: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
-    try:
-        return client(address).get_job_status(job_id)
-    except ClusterError:
-        raise
-    except Exception as error:
-        raise ClusterError(f"{address}: no job {job_id!r} ({_first_line(error)})") from None
+    return _ask(address, job_id, JobSubmissionClient.get_job_status)
 
 
 def logs(address: str, job_id: str) -> str:
     """Everything the job's driver has printed so far."""
-    try:
-        return client(address).get_job_logs(job_id)
-    except ClusterError:
-        raise
-    except Exception as error:
-        raise ClusterError(f"{address}: no job {job_id!r} ({_first_line(error)})") from None
+    return _ask(address, job_id, JobSubmissionClient.get_job_logs)
 
 
 def stop(address: str, job_id: str) -> bool:
     """Ask the job to stop; False when it had already finished."""
+    return _ask(address, job_id, JobSubmissionClient.stop_job)
+
+
+def _ask(address: str, job_id: str, call: Callable[[JobSubmissionClient, str], Any]) -> Any:
+    """``call`` on the cluster's Job API for ``job_id``; an unknown job is one line."""
+    jobs = client(address)
     try:
-        return client(address).stop_job(job_id)
-    except ClusterError:
-        raise
+        return call(jobs, job_id)
     except Exception as error:
         raise ClusterError(f"{address}: no job {job_id!r} ({_first_line(error)})") from None
 
