@@ -26,13 +26,15 @@ app = typer.Typer(
 err = Console(stderr=True, soft_wrap=True)
 # Piped or captured (a job log, `| less`, CI) tables keep their full width instead of 80 columns.
 out = Console() if sys.stdout.isatty() else Console(width=100_000)
+STORE_AT = "Path or URL (s3://, gs://, az://) of a Zarr store."
+STORE_OUT = "Path or URL (s3://, gs://, az://) of the Zarr store to create."
 
 
 @app.command()
 def ingest(
     kind: Annotated[str, typer.Argument(help=f"Source format: {', '.join(INGEST_ADAPTERS)}.")],
     source_dir: Annotated[Path, typer.Argument(help="Root folder of the dataset as downloaded.")],
-    out: Annotated[Path, typer.Option("--out", help="Path of the Zarr store to create.")],
+    out: Annotated[str, typer.Option("--out", help=STORE_OUT)],
     basins: Annotated[
         Path | None, typer.Option("--basins", help="Text file, one basin id per line.")
     ] = None,
@@ -61,7 +63,7 @@ def ingest(
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Path of the Zarr store to create.")],
+    out: Annotated[str, typer.Option("--out", help=STORE_OUT)],
     basins: Annotated[int, typer.Option(min=1, help="Number of basins.")] = 20,
     years: Annotated[int, typer.Option(min=1, help="Years of daily data.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same store.")] = 0,
@@ -81,9 +83,9 @@ def synth(
 
 @app.command()
 def rechunk(
-    store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
+    store: Annotated[str, typer.Argument(help="Path of a Zarr store.")],
     out: Annotated[
-        Path | None, typer.Option("--out", help="Write a new store here instead of in place.")
+        str | None, typer.Option("--out", help="Write a new store here instead of in place.")
     ] = None,
 ) -> None:
     """Rewrite a store made by an older version in today's chunks (16 basins x 4 years)."""
@@ -94,7 +96,7 @@ def rechunk(
 
 @app.command()
 def summarize(
-    store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
+    store: Annotated[str, typer.Argument(help="Path of a Zarr store.")],
 ) -> None:
     """Add the yearly summary that planning reads instead of the values (older stores)."""
     from regional_lstm.data.rechunk import write_summary
@@ -104,7 +106,7 @@ def summarize(
 
 @app.command()
 def inspect(
-    store: Annotated[Path, typer.Argument(help="Path of a Zarr store.")],
+    store: Annotated[str, typer.Argument(help=STORE_AT)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show a store's basins, period, variables (units, missing data) and attributes."""

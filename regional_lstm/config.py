@@ -7,7 +7,6 @@ so the CLI can print it as is. After loading, every path is absolute (Ray worker
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +31,7 @@ from pydantic import (
 
 from regional_lstm.config_periods import Period
 from regional_lstm.errors import ConfigError
+from regional_lstm.locations import Location, is_url, location, redact, without_redacted
 from regional_lstm.registry import INGEST_ADAPTERS, MODELS
 from regional_lstm.yaml_model import read_mapping, validate
 
@@ -48,17 +48,18 @@ def _float_from_yaml_string(value: Any) -> Any:
     return value
 
 
-URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, az://, file://, https://
-URL_REFUSED = (
-    "object-storage URLs are not supported yet; give a local path or a shared file system's "
-    "mount point"
-)
-
-
 def _not_url(value: Any) -> Any:
-    """A URL is refused, not taken as a relative path (``s3://b/x`` would become ``s3:/b/x``)."""
-    if isinstance(value, str) and URL.match(value):
-        raise ValueError(URL_REFUSED)
+    """A URL is refused, not taken as a relative path (``s3://b/x`` would become ``s3:/b/x``):
+    only DATA_STORE may live on object storage."""
+    if isinstance(value, str) and is_url(value):
+        raise ValueError("a URL is not supported here; give a local path or a shared mount")
+    return value
+
+
+def _store_location(value: Any) -> Any:
+    """DATA_STORE: a URL (``s3://``, ``gs://``, ``az://``) as written, a path made absolute."""
+    if isinstance(value, str | os.PathLike):
+        return location(value).url
     return value
 
 
@@ -122,6 +123,7 @@ def _tunable(scalar: Any) -> Any:
 Number = Annotated[float, BeforeValidator(_float_from_yaml_string), Strict(), AllowInfNan(False)]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 AbsolutePath = Annotated[Path, BeforeValidator(_not_url), AfterValidator(_absolute)]
+StoreAddress = Annotated[StrictStr, BeforeValidator(_store_location)]
 Names = Annotated[list[StrictStr], AfterValidator(_unique)]
 NonEmptyNames = Annotated[Names, Field(min_length=1)]
 Seeds = Annotated[
@@ -208,7 +210,10 @@ class Config(BaseModel):
     OPTIMIZATION_MAX_ITERATIONS: PositiveInt = 20
     OPTIMIZATION_EARLY_STOPPING: StrictBool | None = None
 
-    DATA_STORE: AbsolutePath
+    DATA_STORE: StoreAddress
+    # fsspec storage options for a DATA_STORE URL (endpoint_url, profile, key/secret, ...);
+    # secret-looking keys are redacted wherever the config is shown, logged or saved.
+    STORAGE_OPTIONS: Annotated[dict[StrictStr, Any], BeforeValidator(without_redacted)] = {}
     DATA_SOURCE: DataSource | None = None
     # Unquoted ids such as 01022500 are read by YAML as (octal) numbers: quote them.
     BASINS: Annotated[list[str] | Path | None, BeforeValidator(_basins)] = None
@@ -334,9 +339,19 @@ class Config(BaseModel):
         basins = [line.split("#")[0].strip() for line in lines]
         return [basin for basin in basins if basin]
 
-    def to_yaml_dict(self) -> dict[str, Any]:
-        """Every key as plain YAML/JSON values (paths as str, periods as two ISO dates)."""
-        return self.model_dump(mode="json")
+    def to_yaml_dict(self, *, redacted: bool = True) -> dict[str, Any]:
+        """Every key as plain YAML/JSON values (paths as str, periods as two ISO dates), with
+        the secrets among STORAGE_OPTIONS replaced by a marker unless ``redacted`` is False
+        (only for a config handed on to run, never for one shown, logged or saved)."""
+        data = self.model_dump(mode="json")
+        if redacted:
+            data["STORAGE_OPTIONS"] = redact(data["STORAGE_OPTIONS"])
+        return data
+
+    @property
+    def store(self) -> Location:
+        """DATA_STORE with its storage options."""
+        return location(self.DATA_STORE, self.STORAGE_OPTIONS)
 
     def with_overrides(self, **overrides: Any) -> Config:
         """A validated copy with some keys replaced, e.g. one point of a search space."""

@@ -129,6 +129,36 @@ def drop_lines(file: Path, prefix: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def s3(tmp_path_factory):
+    """A real S3-compatible server (moto) on 127.0.0.1 for the session, its endpoint and test
+    credentials in this process's environment (and so in the subprocesses tests start)."""
+    import os
+
+    from tests.servers import s3_server
+
+    with s3_server(tmp_path_factory.mktemp("s3")) as server:
+        saved = {k: os.environ.get(k) for k in server.env}
+        os.environ.update(server.env)
+        try:
+            yield server
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory):
+    """A real `mlflow server` (sqlite backend, artifact folder) for the session: (uri, folder)."""
+    from tests.servers import mlflow_server
+
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
 def tiny_store(tmp_path_factory) -> Path:
     """A synthetic store of 6 basins x 4 years with streamflow gaps, built once per session."""
     from regional_lstm.data.synth import synthesize

@@ -302,7 +302,7 @@ def test_relative_paths_become_absolute_against_the_working_directory(
     config = load_config(path)
     keys = ("DATA_STORE", "PROJECT_DIR", "BASINS", "LSTM_PRETRAINED_MODEL")
     assert {key: getattr(config, key) for key in keys} == {
-        "DATA_STORE": workdir / "store.zarr",
+        "DATA_STORE": str(workdir / "store.zarr"),  # a path or a URL, kept as text
         "PROJECT_DIR": workdir / "runs" / "test",
         "BASINS": workdir / "basins.txt",
         "LSTM_PRETRAINED_MODEL": str(workdir / "models" / "best.pt"),

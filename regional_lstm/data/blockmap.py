@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from regional_lstm.data.reader import StoreReader
+from regional_lstm.locations import Location
 
 SCAN_BLOCK = 64  # basins per block: four store chunks, ~26 MB for 40 years of 7 variables
 
@@ -42,7 +43,7 @@ def map_blocks(
 
 
 @functools.lru_cache(maxsize=4)
-def reader_for(path: str) -> StoreReader:
+def reader_for(path: Location) -> StoreReader:
     """One reader per store (opening reads the consolidated metadata)."""
     return StoreReader(path)
 
@@ -57,7 +58,7 @@ def moments(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sum, sum of squares and count of the non-missing values of each variable (float64)."""
     times = reader.time_slice(start, end)
-    job = functools.partial(_block_moments, str(reader.path), (times.start, times.stop), names)
+    job = functools.partial(_block_moments, reader.path, (times.start, times.stop), names)
     total, squares, count = np.zeros(len(names)), np.zeros(len(names)), np.zeros(len(names))
     for t, s, c in map_blocks(job, basins, workers):
         total, squares, count = total + t, squares + s, count + c
@@ -65,7 +66,7 @@ def moments(
 
 
 def _block_moments(
-    path: str, span: tuple[int, int], names: Sequence[str], basins: list[str]
+    path: Location, span: tuple[int, int], names: Sequence[str], basins: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return block_moments(reader_for(path).read_dynamic(basins, names, slice(*span)))
 

@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from regional_lstm.data.store import dynamic_names, open_store, static_names
+from regional_lstm.data.store import dynamic_names, open_store, static_names, store_location
 from regional_lstm.data.summary import open_summary
 
 
 def summarize_store(path: str | Path) -> dict[str, Any]:
     """A JSON-ready description of a store; reads each dynamic variable once, chunk by chunk."""
+    path = store_location(path)
     ds = open_store(path)
     time = ds["time"].to_index()
     dynamics = []
@@ -42,7 +43,7 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
             }
         )
     return {
-        "store": str(Path(path).absolute()),
+        "store": str(path),
         "basins": [str(b) for b in ds["basin"].values],
         "n_basins": int(ds.sizes["basin"]),
         "period": {
@@ -51,9 +52,7 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
             "days": int(ds.sizes["time"]),
         },
         # Whether planning can use the yearly summary instead of reading every value.
-        "planning_summary": open_summary(
-            Path(path), time, int(ds.sizes["basin"]), dynamic_names(ds)
-        )
+        "planning_summary": open_summary(path, time, int(ds.sizes["basin"]), dynamic_names(ds))
         is not None,
         "dynamic_variables": dynamics,
         "static_attributes": attributes,

@@ -17,22 +17,23 @@ import pandas as pd
 import zarr
 from zarr.core.sync import sync
 
-from regional_lstm.data.store import open_store
+from regional_lstm.data.store import open_store, store_location
 from regional_lstm.errors import StoreError
+from regional_lstm.locations import Location
 
 
 class StoreReader:
     """Random access to (basins, time range, variables) of one store, without dask."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | Location) -> None:
+        self.path = store_location(path)
         ds = open_store(self.path)
         self.time = ds["time"].to_index()
         self.basins = [str(b) for b in ds["basin"].values]
         self._position = {basin: i for i, basin in enumerate(self.basins)}
         self.units = {str(k): str(v.attrs.get("units", "")) for k, v in ds.data_vars.items()}
         self.dims = {str(k): v.dims for k, v in ds.data_vars.items()}
-        self._group = zarr.open_group(self.path, mode="r")
+        self._group = zarr.open_group(self.path.zarr_store(), mode="r")
         dynamic = [k for k, dims in self.dims.items() if tuple(dims) == ("basin", "time")]
         chunks = self._group[dynamic[0]].chunks if dynamic else (1, len(self.time))
         self.basin_chunk, self.time_chunk = int(chunks[0]), int(chunks[1])

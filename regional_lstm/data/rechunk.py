@@ -41,6 +41,7 @@ from regional_lstm.data.summary import (
     year_bounds,
 )
 from regional_lstm.errors import StoreError
+from regional_lstm.locations import Location, location
 from regional_lstm.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -53,8 +54,8 @@ def store_chunks(ds: xr.Dataset) -> tuple[int, int]:
 
 def rechunk_store(path: str | Path, out: str | Path | None = None) -> Path:
     """Rewrite the store at ``path`` (in place, or as a new store ``out``) in today's chunks."""
-    path = local_path(path).absolute()
-    target = local_path(out).absolute() if out is not None else path
+    path = local_path(path, "rechunk")
+    target = local_path(out, "rechunk") if out is not None else path
     if out is not None and target.exists():
         raise StoreError(f"{target}: already exists (choose another --out)")
     ds = open_store(path)
@@ -89,13 +90,13 @@ def write_summary(path: str | Path, workers: int | None = None) -> Path:
 
     Memory: one summary chunk of basins' sums, and a block of basins' record per thread.
     """
-    path = local_path(path).absolute()
+    path = local_path(path, "summarize")
     ds = open_store(path)
     names = dynamic_names(ds)
     time = ds["time"].to_index()
     basins = [str(b) for b in ds["basin"].values]
     writer = SummaryWriter(path, names, time, len(basins))
-    job = functools.partial(_summarize, str(path), names, time)
+    job = functools.partial(_summarize, location(path), names, time)
     with progress(len(basins), f"summarize {path.name}") as advance:
         for first in range(0, len(basins), SUMMARY_BASINS):
             offset = first
@@ -112,7 +113,7 @@ def write_summary(path: str | Path, workers: int | None = None) -> Path:
 
 
 def _summarize(
-    path: str, names: list[str], time: pd.DatetimeIndex, basins: list[str]
+    path: Location, names: list[str], time: pd.DatetimeIndex, basins: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     values = reader_for(path).read_dynamic(basins, names, slice(0, len(time)))
     return summarize_block(values, year_bounds(time)[1])

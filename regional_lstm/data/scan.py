@@ -32,6 +32,7 @@ from regional_lstm.data.summary import (
     open_summary,
     summarize_block,
 )
+from regional_lstm.locations import Location
 
 Moments = tuple[np.ndarray, np.ndarray, np.ndarray]
 FLAG_BASINS = 128  # basins whose daily flags are unpacked at once: ~2 MB per 40 years
@@ -95,7 +96,7 @@ def scan_store(
         spans["calibration"] = span(calibration.start, calibration.end)
     start = int(time.searchsorted(train.start)) - spans["train"][0]  # train.start in its span
     job = functools.partial(
-        _block_scan, str(reader.path), (times.start, times.stop), spans, start, spec, last_n
+        _block_scan, reader.path, (times.start, times.stop), spans, start, spec, last_n
     )
     return _merged(map_blocks(job, basins, workers))
 
@@ -129,7 +130,7 @@ def window_statistics(
 
 
 def _block_scan(
-    path: str,
+    path: Location,
     times: tuple[int, int],
     spans: dict[str, tuple[int, int]],
     start: int,

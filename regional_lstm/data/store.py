@@ -18,8 +18,8 @@ import functools
 import logging
 import multiprocessing
 import os
-import re
 import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Iterator, Sequence
@@ -37,10 +37,10 @@ import xarray as xr
 import zarr
 
 from regional_lstm import __version__
-from regional_lstm.atomic import replace_dir
-from regional_lstm.config import URL, URL_REFUSED
+from regional_lstm.data.publish import check_target, publish
 from regional_lstm.data.summary import SummaryWriter
 from regional_lstm.errors import StoreError
+from regional_lstm.locations import Location, LocationError, location
 from regional_lstm.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -87,9 +87,6 @@ class BasinSource(Protocol):
         ...
 
 
-SCHEME_FOLDER = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:")  # what a URL's "s3://" became in a Path
-
-
 @contextmanager
 def _quiet_zarr() -> Iterator[None]:
     """Silence zarr's notice that consolidated metadata is not in the v3 spec: we chose it."""
@@ -98,26 +95,29 @@ def _quiet_zarr() -> Iterator[None]:
         yield
 
 
-def local_path(path: str | Path) -> Path:
-    """``path`` as a local path; a URL (``s3://bucket/x.zarr``) is refused with one line.
-
-    Object storage is not supported yet, and a URL taken as a path would silently become a
-    local folder (``s3:/bucket/x.zarr``: the path collapses the double slash).
-    """
-    text = str(path)
-    parts = Path(text).parts
-    if URL.match(text) or (parts and SCHEME_FOLDER.fullmatch(parts[0])):
-        raise StoreError(f"{text}: {URL_REFUSED}")
-    return Path(text)
+def store_location(where: str | Path | Location) -> Location:
+    """``where`` (a path, a URL or a Location) as a Location; an unusable URL is one line."""
+    try:
+        return location(where)
+    except LocationError as error:
+        raise StoreError(str(error)) from None
 
 
-def open_store(path: str | Path) -> xr.Dataset:
+def local_path(path: str | Path | Location, what: str) -> Path:
+    """A store that ``what`` (a command) can only rewrite on a local disk."""
+    where = store_location(path)
+    if where.remote:
+        raise StoreError(f"{where}: {what} rewrites a store on a local disk, not object storage")
+    return where.path
+
+
+def open_store(path: str | Path | Location) -> xr.Dataset:
     """Open a store lazily, checking it has the schema this toolkit writes."""
-    path = local_path(path)
-    if not (path / "zarr.json").is_file():
+    path = store_location(path)
+    if not path.has_store():
         raise StoreError(f"{path}: no Zarr store here (run 'regional-lstm ingest' or 'synth')")
     with _quiet_zarr():
-        ds = xr.open_zarr(path, consolidated=True)
+        ds = xr.open_zarr(path.zarr_store(), consolidated=True)
     missing = {"basin", "time"} - set(ds.dims)
     if missing:
         raise StoreError(f"{path}: not a regional-lstm store (no dimension {sorted(missing)[0]!r})")
@@ -135,23 +135,31 @@ def static_names(ds: xr.Dataset) -> list[str]:
 
 
 def write_store(
-    source: BasinSource, out: str | Path, *, overwrite: bool = False, workers: int | None = None
-) -> Path:
-    """Ingest every basin of ``source`` into a new store at ``out``, atomically.
+    source: BasinSource,
+    out: str | Path | Location,
+    *,
+    overwrite: bool = False,
+    workers: int | None = None,
+) -> Path | Location:
+    """Ingest every basin of ``source`` into a new store at ``out``, atomically; returns its
+    path (a Location for a URL).
 
-    The store is built in a hidden folder beside ``out`` and renamed into place only when
-    complete, so a crash never leaves a half-written store at the target path. Basins are
+    The store is built in a hidden folder beside ``out`` (in a temporary folder for a URL) and
+    renamed or uploaded into place only when complete (`publish`), so a crash never leaves a
+    half-written store that `open_store` accepts at the target. Basins are
     parsed once, staged as float32 arrays on disk and written block by block, so memory
     stays bounded by one chunk of basins whatever the dataset size. ``workers`` processes
     (default: one per core) parse or simulate the basins when there are at least
     ``PARALLEL_MIN_BASINS``. A progress bar counts the basins on a terminal.
     """
-    out = local_path(out).absolute()
-    if out.exists() and not overwrite:
-        raise StoreError(f"{out}: already exists (pass --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    work.mkdir()
+    out = store_location(out)
+    check_target(out, overwrite)
+    if out.remote:
+        work = Path(tempfile.mkdtemp(prefix=f"regional-lstm-{out.name}-"))
+    else:
+        out.path.parent.mkdir(parents=True, exist_ok=True)
+        work = out.path.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+        work.mkdir()
     started = perf_counter()
     try:
         attributes, attribute_vars = source.read_attributes()
@@ -160,7 +168,7 @@ def write_store(
         target = work / "store.zarr"
         _write_template(source, attributes, attribute_vars, dates, target)
         _write_dynamic_blocks(source, spans, dates, work / "staging", target)
-        replace_dir(target, out)
+        publish(target, out, overwrite=overwrite)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     seconds = perf_counter() - started
@@ -172,7 +180,7 @@ def write_store(
         *dates[[0, -1]].date,
         len(source.basins) / seconds,
     )
-    return out
+    return out if out.remote else out.path
 
 
 def _stage_basins(

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from regional_lstm.locations import Location, location
+
 logger = logging.getLogger(__name__)
 
 GROUP = "summary"
@@ -63,10 +65,17 @@ class SummaryWriter:
     chunk's worth (~20 MB for 40 years of 7 variables).
     """
 
-    def __init__(self, store: Path, names: Sequence[str], time: pd.DatetimeIndex, n_basins: int):
+    def __init__(
+        self,
+        store: Path | Location,
+        names: Sequence[str],
+        time: pd.DatetimeIndex,
+        n_basins: int,
+    ) -> None:
         self.years, self.bounds = year_bounds(time)
         self.names, self.n_basins = list(names), n_basins
-        group = zarr.open_group(store, mode="a").require_group(GROUP)
+        root = zarr.open_group(location(store).zarr_store(read_only=False), mode="a")
+        group = root.require_group(GROUP)
         group.attrs.update(identity(time, n_basins, names))
         rows = min(SUMMARY_BASINS, max(n_basins, 1))
         n_bytes = math.ceil(len(time) / 8)
@@ -170,11 +179,11 @@ class StoreSummary:
 
 
 def open_summary(
-    path: Path, time: pd.DatetimeIndex, n_basins: int, names: Sequence[str]
+    path: Path | Location, time: pd.DatetimeIndex, n_basins: int, names: Sequence[str]
 ) -> StoreSummary | None:
     """The store's summary if it has one that matches it and covers ``names``; else None."""
     try:
-        group = zarr.open_group(path / GROUP, mode="r")
+        group = zarr.open_group(location(path).zarr_store(), path=GROUP, mode="r")
     except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError):
         return None
     expected = identity(time, n_basins, names)

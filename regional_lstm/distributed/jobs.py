@@ -30,6 +30,8 @@ CONFIG_NAME = "experiment.yaml"
 NO_AGENT_YET = "No available agent to submit job"
 AGENT_WAIT_S = 60.0
 
+logger = logging.getLogger(__name__)
+
 
 def client(address: str) -> JobSubmissionClient:
     """A Job API client of the cluster whose dashboard is at ``address`` (http://HEAD:8265)."""
@@ -46,6 +48,11 @@ def submit(config: Config, verb: str, address: str) -> str:
     if verb not in VERBS:
         raise ClusterError(f"--verb {verb!r}: choose one of {', '.join(VERBS)}")
     jobs = client(address)
+    if config.to_yaml_dict()["STORAGE_OPTIONS"] != config.STORAGE_OPTIONS:
+        logger.warning(
+            "STORAGE_OPTIONS: its secrets stay on this machine; the cluster's nodes read "
+            "DATA_STORE with their own credentials (environment, instance profile)"
+        )
     with tempfile.TemporaryDirectory(prefix="regional-lstm-job-") as folder:
         path = Path(folder) / CONFIG_NAME
         path.write_text(yaml.safe_dump(config.to_yaml_dict(), sort_keys=False), encoding="utf-8")

@@ -30,6 +30,7 @@ from regional_lstm.evaluation.predict import (
     prediction_frames,
     simulate_members,
 )
+from regional_lstm.locations import Location
 from regional_lstm.models import build_model
 from regional_lstm.progress import progress
 
@@ -151,7 +152,7 @@ def _simulate_on_workers(
 
 @ray.remote(num_cpus=1)
 def _simulate_shard(
-    store: str,
+    store: Location,
     basins: list[str],
     period: Period,
     weights: list[dict[str, torch.Tensor]],

@@ -36,7 +36,7 @@ def check_period_in_store(reader: StoreReader, key: str, period: Period) -> None
 def make_plan(config: Config) -> TrainingPlan:
     """Check the config against the store, fit normalisation, count windows: the driver's part."""
     config.validate_for_training()
-    reader = StoreReader(config.DATA_STORE)
+    reader = StoreReader(config.store)
     basins = config.basin_ids() or list(reader.basins)
     reader.positions(basins)
     targets = targets_of(config)
@@ -86,7 +86,7 @@ def make_plan(config: Config) -> TrainingPlan:
     )
     weights = tuple(config.SWE_LOSS_WEIGHT if t == "swe" else 1.0 for t in targets)
     return TrainingPlan(
-        store=str(config.DATA_STORE),
+        store=config.store,
         basins=basins,
         data=data,
         model=model,

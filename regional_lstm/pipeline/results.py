@@ -31,6 +31,7 @@ from regional_lstm.evaluation.uncertainty import (
     ensemble_metrics,
     ensemble_prediction_table,
 )
+from regional_lstm.locations import saved_location
 from regional_lstm.pipeline.layout import RESULTS_DIR, project_model
 from regional_lstm.pipeline.planning import check_period_in_store
 from regional_lstm.progress import track
@@ -70,7 +71,7 @@ def evaluate_project(
     project_dir = Path(project_dir).absolute()
     saved, manifest = load_members(project_model(project_dir))
     model, card = saved[0]
-    reader = StoreReader(card.config["DATA_STORE"])
+    reader = StoreReader(saved_location(card.config))
     if period is None:
         period = Period.parse(card.config["VALIDATION_PERIOD"])
     check_period_in_store(reader, "evaluation period", period)

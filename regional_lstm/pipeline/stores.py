@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 def ensure_store(config: Config) -> bool:
     """Build DATA_STORE from DATA_SOURCE when it does not exist; True when it was built."""
-    if (config.DATA_STORE / "zarr.json").is_file():
+    if config.store.has_store():
         return False
     source = config.DATA_SOURCE
     if source is None:
@@ -25,7 +25,7 @@ def ensure_store(config: Config) -> bool:
     if source.kind == "synthetic":
         logger.info(f"Making a synthetic store of {source.basins} basins x {source.years} years")
         synthesize(
-            config.DATA_STORE,
+            config.store,
             basins=source.basins,
             years=source.years,
             seed=source.seed,
@@ -36,7 +36,7 @@ def ensure_store(config: Config) -> bool:
         ingest(
             source.kind,
             source.path,
-            config.DATA_STORE,
+            config.store,
             basins_file=source.basins_file,
             forcing=source.forcing,
             mapping=source.mapping,

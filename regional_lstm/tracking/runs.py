@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from regional_lstm import __version__
 from regional_lstm.config import Config
+from regional_lstm.locations import ROOT_METADATA, Location, location
 from regional_lstm.tracking.store import (
     client_for,
     ensure_experiment,
@@ -120,11 +121,13 @@ def config_params(config: Config) -> dict[str, str]:
     return params
 
 
-def fingerprint(store: str | Path, basins: list[str], periods: dict[str, str]) -> dict[str, str]:
+def fingerprint(
+    store: str | Path | Location, basins: list[str], periods: dict[str, str]
+) -> dict[str, str]:
     """What data a run saw: store path, basins (count and hash), periods, store metadata hash."""
-    store = Path(store)
-    metadata = store / "zarr.json"
-    digest = hashlib.sha256(metadata.read_bytes()).hexdigest() if metadata.is_file() else "none"
+    store = location(store)
+    metadata = store.read_bytes(ROOT_METADATA)
+    digest = hashlib.sha256(metadata).hexdigest() if metadata is not None else "none"
     return {
         "store": str(store),
         "store_metadata_sha256": digest,

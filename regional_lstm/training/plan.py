@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.sampling import DataSpec
+from regional_lstm.locations import Location
 from regional_lstm.models import ModelSpec
 
 
@@ -14,7 +15,7 @@ from regional_lstm.models import ModelSpec
 class TrainingPlan:
     """Everything a worker needs, fixed by the driver before training starts (picklable)."""
 
-    store: str
+    store: Location  # DATA_STORE with its storage options
     basins: list[str]
     data: DataSpec
     model: ModelSpec

@@ -60,7 +60,7 @@ def ensemble(config: Config) -> EnsembleOutcome:
     """Train (or finish training) the members, evaluate them and the ensemble, log, register."""
     ensure_store(config)
     configs = member_configs(config)
-    basins = config.basin_ids() or StoreReader(config.DATA_STORE).basins
+    basins = config.basin_ids() or StoreReader(config.store).basins
     periods = {
         "train_period": str(config.train_period),
         "evaluation_period": str(config.VALIDATION_PERIOD),
@@ -68,7 +68,7 @@ def ensemble(config: Config) -> EnsembleOutcome:
     parent = start_run(
         config,
         "ensemble",
-        data_fingerprint=fingerprint(config.DATA_STORE, list(basins), periods),
+        data_fingerprint=fingerprint(config.store, list(basins), periods),
     )
     with closing(parent):
         outcome = _ensemble_tracked(config, configs, parent)
@@ -77,7 +77,7 @@ def ensemble(config: Config) -> EnsembleOutcome:
 
 def _ensemble_tracked(config, configs, parent: TrackedRun) -> EnsembleOutcome:
     models = train_all(configs, parent, storage=config.PROJECT_DIR / RAY_DIR)
-    reader = StoreReader(config.DATA_STORE)
+    reader = StoreReader(config.store)
     period = config.VALIDATION_PERIOD
     loaded = {label: load_model(path) for label, path in models.items()}
     basins = next(iter(loaded.values()))[1].trained_basins

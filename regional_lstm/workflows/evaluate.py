@@ -40,7 +40,7 @@ def evaluate_tracked(
     card = members[0][1]
     config = Config.from_mapping(card.config, source=str(saved))
     period = period or config.VALIDATION_PERIOD
-    data = fingerprint(config.DATA_STORE, card.trained_basins, {"evaluation_period": str(period)})
+    data = fingerprint(config.store, card.trained_basins, {"evaluation_period": str(period)})
     tracked = start_run(config, "evaluate", data_fingerprint=data)
     source = card.training.get("mlflow_run_id")
     if source:

@@ -87,7 +87,7 @@ def pub(config: Config, *, folds: int | None = None) -> PubOutcome:
     """Run the K-fold PUB experiment the config describes (``folds`` overrides PUB_FOLDS)."""
     ensure_store(config)
     k = config.PUB_FOLDS if folds is None else folds
-    reader = StoreReader(config.DATA_STORE)
+    reader = StoreReader(config.store)
     basins = config.basin_ids() or list(reader.basins)
     strata = None
     if config.PUB_STRATIFY is not None:
@@ -100,7 +100,7 @@ def pub(config: Config, *, folds: int | None = None) -> PubOutcome:
         "evaluation_period": str(config.VALIDATION_PERIOD),
     }
     parent = start_run(
-        config, "pub", data_fingerprint=fingerprint(config.DATA_STORE, basins, periods)
+        config, "pub", data_fingerprint=fingerprint(config.store, basins, periods)
     )
     parent.set_tags({"regional_lstm.pub_folds": str(k)})
     with closing(parent):

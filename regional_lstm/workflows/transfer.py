@@ -62,14 +62,14 @@ def transfer(config: Config) -> TransferOutcome:
     ensure_store(config)
     uri = tracking_uri(config)
     donor = load_donor(config.LSTM_PRETRAINED_MODEL, uri, config.PROJECT_DIR / "donor")
-    reader = StoreReader(config.DATA_STORE)
+    reader = StoreReader(config.store)
     basins = config.basin_ids() or list(reader.basins)
     out_of_range = check_target(config, donor, reader, basins)
     periods = {"evaluation_period": str(config.VALIDATION_PERIOD)}
     tracked = start_run(
         config,
         "transfer",
-        data_fingerprint=fingerprint(config.DATA_STORE, basins, periods),
+        data_fingerprint=fingerprint(config.store, basins, periods),
     )
     tracked.set_tags(donor.lineage)
     with closing(tracked):
@@ -202,7 +202,7 @@ def finetune_plan(
         )
     epochs = config.LSTM_EPOCHS if "LSTM_EPOCHS" in config.model_fields_set else FINETUNE_EPOCHS
     return TrainingPlan(
-        store=str(config.DATA_STORE),
+        store=config.store,
         basins=basins,
         data=card.data,
         model=card.model,

@@ -141,7 +141,7 @@ def _parent_run(config: Config, sweep_dir: Path, resume: bool) -> TrackedRun:
 
 def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric: str):
     """The function trainable: one trial = one config point trained on its own TorchTrainer."""
-    base_values = base.to_yaml_dict()
+    base_values = base.to_yaml_dict(redacted=False)  # trials need the storage secrets
     trials_dir = base.PROJECT_DIR / "tune" / "trials"
 
     def trial(params: dict[str, Any]) -> None:

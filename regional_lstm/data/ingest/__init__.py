@@ -8,6 +8,7 @@ from pathlib import Path
 from regional_lstm.data.ingest.common import read_basin_list
 from regional_lstm.data.store import BasinSource, write_store
 from regional_lstm.errors import IngestError
+from regional_lstm.locations import Location
 from regional_lstm.registry import INGEST_ADAPTERS
 
 
@@ -41,13 +42,13 @@ def _takes(kind: str, option: str) -> bool:
 def ingest(
     kind: str,
     source_dir: str | Path,
-    out: str | Path,
+    out: str | Path | Location,
     *,
     basins_file: str | Path | None = None,
     forcing: str | None = None,
     mapping: str | Path | None = None,
     overwrite: bool = False,
-) -> Path:
+) -> Path | Location:
     """Ingest one dataset into a new Zarr store at ``out`` and return its path."""
     source = open_source(
         kind, source_dir, basins_file=basins_file, forcing=forcing, mapping=mapping

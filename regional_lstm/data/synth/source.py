@@ -20,6 +20,7 @@ from regional_lstm.data.synth.constants import CONSTANTS
 from regional_lstm.data.synth.hydrology import model_parameters, simulate
 from regional_lstm.data.synth.weather import climate_attributes, make_forcings
 from regional_lstm.errors import ConfigError
+from regional_lstm.locations import Location
 
 KIND = "synthetic"
 ID_PREFIX = "syn"
@@ -108,7 +109,7 @@ class SyntheticSource:
 
 
 def synthesize(
-    out: str | Path,
+    out: str | Path | Location,
     *,
     basins: int = 20,
     years: int = 10,
@@ -117,7 +118,7 @@ def synthesize(
     gap_fraction: float = 0.0,
     overwrite: bool = False,
     workers: int | None = None,
-) -> Path:
+) -> Path | Location:
     """Simulate ``basins`` synthetic basins for ``years`` years into a new store at ``out``.
 
     ``gap_fraction > 0`` switches on realistic missing data: that fraction of streamflow days
