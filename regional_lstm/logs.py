@@ -11,7 +11,10 @@ import logging
 import sys
 
 ROOT = "regional_lstm"
-QUIET = ("mlflow", "alembic", "ray", "urllib3", "filelock", "fsspec", "numcodecs", "matplotlib")
+QUIET = (
+    *("mlflow", "alembic", "ray", "urllib3", "filelock", "fsspec", "numcodecs", "matplotlib"),
+    *("botocore", "aiobotocore", "s3fs"),  # "Found credentials in environment variables."
+)
 
 
 class PlainFormatter(logging.Formatter):

@@ -45,9 +45,10 @@ def ray_session(
         kwargs = {"address": address}
     else:
         kwargs = {"address": address, "runtime_env": job_environment()}
-    # On the embedded local Ray the driver follows the workers' log file itself, so Ray's
-    # forwarded worker output (internal notices, duplicated prints) is left in Ray's log folder.
-    ray.init(**kwargs, log_to_driver=bool(address), configure_logging=False)
+    # The driver reports the epochs itself (the Train controller's file, on the driver's node)
+    # and a worker's failure reaches it as an exception, so Ray's forwarded worker output
+    # (internal notices, each epoch a second time) stays in Ray's logs, on a cluster too.
+    ray.init(**kwargs, log_to_driver=False, configure_logging=False)
     _embedded_without_dashboard = not address and not dashboard
     _joined = bool(address)
     if IN_A_RAY_JOB in os.environ:
