@@ -82,7 +82,7 @@ def _entrypoint(verb: str) -> str:
     (the driver would lose its cwd mid-run; MLflow's model logging needs one)."""
     return (
         f'dir=$(mktemp -d) && cp {CONFIG_NAME} "$dir" && cd "$dir" && '
-        f"regional-lstm {verb} {CONFIG_NAME}; code=$?; rm -rf \"$dir\"; exit $code"
+        f'regional-lstm {verb} {CONFIG_NAME}; code=$?; rm -rf "$dir"; exit $code'
     )
 
 

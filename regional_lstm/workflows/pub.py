@@ -99,9 +99,7 @@ def pub(config: Config, *, folds: int | None = None) -> PubOutcome:
         "train_period": str(config.train_period),
         "evaluation_period": str(config.VALIDATION_PERIOD),
     }
-    parent = start_run(
-        config, "pub", data_fingerprint=fingerprint(config.store, basins, periods)
-    )
+    parent = start_run(config, "pub", data_fingerprint=fingerprint(config.store, basins, periods))
     parent.set_tags({"regional_lstm.pub_folds": str(k)})
     with closing(parent):
         outcome = _pub_tracked(config, configs, assignment, k, reader, parent)
