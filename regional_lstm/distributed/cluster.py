@@ -10,6 +10,7 @@ from typing import Any
 import ray
 
 from regional_lstm.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
+from regional_lstm.config import Config
 
 # Whether this process started the running Ray itself, on this machine, without a dashboard
 # (see `ray_session`); Ray Train then runs without its placement-group cleaner.
@@ -67,6 +68,12 @@ def max_failures(configured: int | None) -> int:
     if configured is not None:
         return configured
     return CLUSTER_MAX_FAILURES if _joined else 0
+
+
+def with_restarts(config: Config) -> Config:
+    """``config`` with RAY_MAX_FAILURES decided (`max_failures`), for runs started in other
+    processes (Tune trials): only the driver knows whether it joined a cluster."""
+    return config.with_overrides(RAY_MAX_FAILURES=max_failures(config.RAY_MAX_FAILURES))
 
 
 def embedded_without_dashboard() -> bool:

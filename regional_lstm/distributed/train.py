@@ -153,7 +153,8 @@ class LocalTorchTrainer(DataParallelTrainer):
       dashboard's State API it would take the live controller for dead and remove the group
       mid-run), and the dataset manager, which only shards Ray Datasets (none are passed).
     Ray Train offers no switch for these, so private parts are replaced or filtered by type;
-    the test of the process tree (tests/ray/test_lean_session.py) fails if Ray renames them.
+    the test of a local train's process tree (tests/ray/test_cluster.py) fails if Ray renames
+    them.
     """
 
     def __init__(self, train_loop_per_worker, **kwargs) -> None:

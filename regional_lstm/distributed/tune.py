@@ -90,8 +90,13 @@ def run_sweep(
     storage_path: Path,
     name: str,
     resume: bool,
+    retries: int = 0,
 ) -> tune.ResultGrid:
-    """Run (or resume) the sweep; each trial reports ``metric`` every epoch (maximised)."""
+    """Run (or resume) the sweep; each trial reports ``metric`` every epoch (maximised).
+
+    A trial whose process died (its node lost) is started again up to ``retries`` times; it
+    finds its own MLflow run and checkpoint in its folder and goes on from its last epoch.
+    """
     trainable = tune.with_resources(trainable, {"cpu": TRIAL_CPU})
     folder = storage_path / name
     if resume and tune.Tuner.can_restore(str(folder)):
@@ -125,6 +130,7 @@ def run_sweep(
                 storage_path=str(storage_path.absolute()),
                 verbose=0,
                 callbacks=[_TrialProgress(advance)],
+                failure_config=tune.FailureConfig(max_failures=retries),
             ),
         )
         return tuner.fit()

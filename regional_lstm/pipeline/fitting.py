@@ -107,7 +107,13 @@ def registered_name(config: Config) -> str:
     return config.MLFLOW_REGISTERED_MODEL or f"{config.DOMAIN_NAME}-lstm"
 
 
-def tracked_run(config: Config, plan, ray_dir: Path, parent: TrackedRun | None) -> TrackedRun:
+def tracked_run(
+    config: Config,
+    plan,
+    ray_dir: Path,
+    parent: TrackedRun | None,
+    run_name: str | None = None,
+) -> TrackedRun:
     """The MLflow run of this training: the killed run's own when resuming, else a new one."""
     record = ray_dir / "mlflow_run.json"
     uri = tracking_uri(config)
@@ -123,6 +129,7 @@ def tracked_run(config: Config, plan, ray_dir: Path, parent: TrackedRun | None) 
     tracked = start_run(
         config,
         "train",
+        run_name=run_name,
         parent=parent,
         data_fingerprint=fingerprint(plan.store, plan.basins, periods),
     )

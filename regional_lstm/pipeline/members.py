@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from regional_lstm.config import Config
-from regional_lstm.distributed.cluster import ray_session
+from regional_lstm.distributed.cluster import ray_session, with_restarts
 from regional_lstm.distributed.tune import grid_over, plan_resources, report_to_tune, run_sweep
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.pipeline.fitting import RUN_NAME, fit_and_save, guard_resume, tracked_run
@@ -68,7 +68,10 @@ def train_all(
         shutil.rmtree(storage / MEMBER, ignore_errors=True)
         results = run_sweep(
             _trial(
-                {k: configs[k] for k in todo}, {k: plans[k] for k in todo}, parent, cpus_per_worker
+                {k: with_restarts(configs[k]) for k in todo},
+                {k: plans[k] for k in todo},
+                parent,
+                cpus_per_worker,
             ),
             {MEMBER: grid_over(todo)},
             metric="best_score",

@@ -19,7 +19,7 @@ import yaml
 
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
-from regional_lstm.distributed.cluster import ray_session
+from regional_lstm.distributed.cluster import ray_session, with_restarts
 from regional_lstm.distributed.tune import (
     grid_size,
     param_space,
@@ -29,7 +29,8 @@ from regional_lstm.distributed.tune import (
 )
 from regional_lstm.errors import ConfigError, RegionalLSTMError
 from regional_lstm.evaluation.plots import plot_metric_vs_params
-from regional_lstm.pipeline.fitting import register_if_asked
+from regional_lstm.pipeline.fitting import register_if_asked, tracked_run
+from regional_lstm.pipeline.layout import RAY_DIR
 from regional_lstm.pipeline.members import fit_in_trial
 from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.pipeline.results import evaluate_project
@@ -37,7 +38,6 @@ from regional_lstm.pipeline.stores import ensure_store
 from regional_lstm.tracking.runs import (
     TrackedRun,
     closing,
-    fingerprint,
     log_results,
     reopen,
     start_run,
@@ -98,6 +98,9 @@ def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
                 f"{grid_size(space) if grid else config.OPTIMIZATION_MAX_ITERATIONS} trials, "
                 f"{concurrent} at a time, metric median validation {metric}"
             )
+            # Decided here, on the driver: a trial's process cannot tell a joined cluster
+            # from the embedded Ray (see `with_restarts`).
+            config = with_restarts(config)
             trial_fn = _make_trial(config, parent, cpus_per_worker, metric.lower())
             results = run_sweep(
                 trial_fn,
@@ -111,6 +114,7 @@ def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
                 storage_path=sweep_dir / "ray",
                 name=SWEEP,
                 resume=resume,
+                retries=int(config.RAY_MAX_FAILURES or 0),
             )
         outcome = _finish(config, space, results, parent, sweep_dir)
     return outcome
@@ -157,17 +161,9 @@ def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric
         )
         config = Config.from_mapping(values, source=f"trial {this_trial}")
         plan = replace(make_plan(config), selection_metric=metric)
-        periods = {
-            "train_period": str(plan.train_period),
-            "early_stopping_period": str(plan.early_stopping_period),
-        }
-        tracked = start_run(
-            config,
-            "train",
-            run_name=f"trial-{this_trial}",
-            parent=parent,
-            data_fingerprint=fingerprint(plan.store, plan.basins, periods),
-        )
+        # A trial started again (its node lost) reopens its run and resumes its checkpoint.
+        ray_dir = config.PROJECT_DIR / RAY_DIR
+        tracked = tracked_run(config, plan, ray_dir, parent, run_name=f"trial-{this_trial}")
         tracked.set_tags({"regional_lstm.trial_id": this_trial})
         fit_in_trial(config, plan, tracked, cpus_per_worker, run_name=this_trial)
 

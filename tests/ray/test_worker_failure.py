@@ -10,11 +10,14 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 import yaml
 
+from regional_lstm.workflows.train import train
 from tests.conftest import tiny_config
 from tests.proc import command_line, descendants
 
+pytestmark = pytest.mark.ray
 EPOCH_LINE = re.compile(r"Epoch (\d+)/4:")
 
 
@@ -41,12 +44,11 @@ def _train(config, tmp_path, name: str, kill_after_epoch: int | None = None):
     return process.returncode, "".join(lines), killed
 
 
-def test_a_killed_train_worker_is_replaced_and_training_resumes(tiny_store, tmp_path):
+def test_a_killed_train_worker_is_replaced_and_training_resumes(ray_cluster, tiny_store, tmp_path):
     # Epochs of a few seconds, so that the kill lands while epoch 3 runs.
     settings = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 65536, "RAY_NUM_WORKERS": 2}
     calm = tiny_config(tiny_store, tmp_path / "calm", **settings)
-    code, calm_output, _ = _train(calm, tmp_path, "calm")
-    assert code == 0, calm_output
+    train(calm)  # the undisturbed run, on the session's Ray
 
     hurt = tiny_config(tiny_store, tmp_path / "hurt", RAY_MAX_FAILURES=1, **settings)
     code, output, killed = _train(hurt, tmp_path, "hurt", kill_after_epoch=2)

@@ -1,0 +1,300 @@
+"""A real multi-node Ray cluster on this machine: `regional-lstm submit` and `job`, a store on a
+real S3-compatible server, runs in a real `mlflow server`, a local run beside the cluster, and a
+sweep that loses a node.
+
+The cluster is Ray's own test cluster: a head without CPUs (it runs the jobs' drivers and serves
+the Job API on a port of its own, as a production head often does) and two worker nodes,
+separate raylets with one CPU each; the session's embedded Ray keeps running beside it. A job
+training with two workers must land on both nodes. Nodes find the S3 server through the
+environment they start with, as cluster nodes would (AWS_ENDPOINT_URL and credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from ray.cluster_utils import Cluster
+from ray.util.state import list_actors
+
+from regional_lstm.allocator import ENVIRONMENT
+from regional_lstm.data.synth import synthesize
+from regional_lstm.tracking.store import client_for
+from tests.conftest import assert_one_line_error, tiny_config
+from tests.proc import descendants
+from tests.servers import free_port
+
+pytestmark = pytest.mark.ray
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def two_nodes(s3):
+    """A head with no CPU and two nodes with one each, started with the S3 server's
+    environment; the Job API's http address."""
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    port = free_port()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 0,
+            "include_dashboard": True,
+            "dashboard_host": "127.0.0.1",
+            "dashboard_port": port,
+            # Not the default ports, which the session's own Ray holds: an agent that cannot
+            # bind its port leaves the head without a job agent ("No available agent").
+            "dashboard_agent_listen_port": free_port(),
+            # A lost node is declared dead after ~5 s of missed health checks (default ~30 s).
+            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 5},
+        },
+    )
+    for _ in range(2):
+        _add_node(cluster)
+    cluster.wait_for_nodes()
+    try:
+        yield cluster, f"http://127.0.0.1:{port}"
+    finally:
+        cluster.shutdown()
+
+
+def _add_node(cluster: Cluster):
+    return cluster.add_node(num_cpus=1, dashboard_agent_listen_port=free_port())
+
+
+def _worker_nodes(cluster: Cluster) -> set[str]:
+    return {node.node_id for node in cluster.worker_nodes}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return subprocess.run(
+        [sys.executable, "-m", "regional_lstm", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_a_submitted_experiment_reads_s3_trains_on_both_nodes_and_logs_to_the_server(
+    two_nodes, s3, tracking_server, tmp_path
+):
+    cluster, address = two_nodes
+    uri, artifacts = tracking_server
+    bucket = s3.new_bucket()
+    store = synthesize(f"s3://{bucket}/tiny.zarr", basins=6, years=4, seed=1, gap_fraction=0.05)
+    written = len(s3.requests(bucket))
+    config = tiny_config(
+        store,
+        tmp_path / "project",
+        RAY_NUM_WORKERS=2,
+        LSTM_EPOCHS=2,
+        LSTM_SAVE_MODEL=True,
+        MLFLOW_TRACKING_URI=uri,
+        MLFLOW_EXPERIMENT_NAME="submitted",
+        MLFLOW_REGISTERED_MODEL="tiny-submitted",
+    )
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+
+    result = _cli("submit", str(path), "--verb", "run", "--address", address, "--wait")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Epoch 2/2") == 1  # the job's output, streamed once
+    last = result.stderr.strip().splitlines()[-1]  # "job <id>: SUCCEEDED"
+    assert last.startswith("job ") and last.endswith(": SUCCEEDED"), result.stderr
+    job_id = last.removeprefix("job ").split(":")[0]
+    status = _cli("job", "status", job_id, "--address", address)
+    assert status.stdout.strip() == "SUCCEEDED", status.stderr
+    assert "Epoch 1/2" in _cli("job", "logs", job_id, "--address", address).stdout
+
+    # The store was read from the S3 server: its metadata, summary and chunks.
+    read = sorted({key for method, key in s3.requests(bucket)[written:] if method == "GET"})
+    assert "tiny.zarr/zarr.json" in read
+    assert any(key.startswith("tiny.zarr/prcp/c/") for key in read)
+    print(f"S3 keys read by the job ({len(read)}):", read)  # with -s: the evidence
+    # The run, its metrics, tags and model are in the tracking server; where it ran: one
+    # Train worker on each node.
+    client = client_for(uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("submitted").experiment_id],
+        "tags.regional_lstm.kind = 'train'",
+    )
+    assert run.info.status == "FINISHED"
+    nodes = json.loads(run.data.tags["regional_lstm.worker_nodes"])
+    assert len(set(nodes)) == 2
+    assert set(nodes) == _worker_nodes(cluster)
+    print("server run", run.info.run_id, "worker nodes", nodes)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
+    assert run.data.params["DATA_STORE"] == f"s3://{bucket}/tiny.zarr"
+    assert run.data.params["data.store"] == store.url
+    assert run.data.params["data.store_metadata_sha256"] != "none"  # read from S3
+    assert client.get_registered_model("tiny-submitted").latest_versions
+    # Artifacts in the server's store, none beside the project on the node's disk.
+    stored = {path.name for path in artifacts.rglob("*") if path.is_file()}
+    assert {"best_model.pt", "metrics.csv"} <= stored
+    assert any(name.endswith("_LSTM_hydrograph.png") for name in stored)
+    assert not (config.PROJECT_DIR / "mlartifacts").exists()
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+
+
+def test_an_unreachable_job_api_is_one_line(tmp_path, tiny_store):
+    config = tiny_config(tiny_store, tmp_path / "project")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+    result = _cli("submit", str(path), "--address", f"http://127.0.0.1:{free_port()}")
+    assert_one_line_error(result, "no Ray Job API here")
+
+
+# What a lean embedded session leaves out: Ray Train's placement-group cleaner, dataset manager
+# and autoscaling coordinator, and the dashboard's State API module (one of its ~10 processes).
+LEFT_OUT = ("PlacementGroupCleaner", "DatasetManager", "AutoscalingCoordinator", "StateHead")
+
+
+def _titles(pids: set[int]) -> dict[str, tuple[str, bool]]:
+    """Each process's command line: its environment as NUL-separated text, and whether it
+    has torch's library mapped (imported torch)."""
+    titles = {}
+    for pid in pids:
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            torch = "libtorch_cpu" in Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            continue
+        _, had_torch = titles.get(title, ("", False))
+        titles[title] = (environ, torch or had_torch)
+    return titles
+
+
+def test_a_local_train_beside_a_running_cluster_runs_on_a_lean_ray_of_its_own(
+    two_nodes, tiny_store, tmp_path
+):
+    """`regional-lstm train` as a user runs it, its process tree watched from /proc: a Ray of
+    its own (a plain ray.init() would join the cluster running on this machine), without the
+    actors it has no use for, and workers with the allocator settings."""
+    cluster, _ = two_nodes
+    config = tiny_config(tiny_store, tmp_path / "project", LSTM_EPOCHS=2)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-m", "regional_lstm", "train", "--restart", str(path)]
+    seen: dict[str, tuple[str, bool]] = {}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    ) as process:
+        deadline = time.monotonic() + 300
+        while process.poll() is None and time.monotonic() < deadline:
+            seen |= _titles(descendants(process.pid))
+            time.sleep(0.2)
+        if process.poll() is None:
+            process.kill()
+        output = process.stdout.read()
+    assert process.returncode == 0, output
+    assert "Epoch 2/2" in output
+    uri = f"sqlite:///{config.PROJECT_DIR / 'mlflow.db'}"
+    (run,) = client_for(uri).search_runs(
+        [client_for(uri).get_experiment_by_name("tiny").experiment_id]
+    )
+    nodes = set(json.loads(run.data.tags["regional_lstm.worker_nodes"]))
+    assert not nodes & {node.node_id for node in cluster.list_all_nodes()}
+    workers = [environ for title, (environ, _) in seen.items() if "RayTrainWorker" in title]
+    assert workers, list(seen)  # the watch saw the run
+    assert not [t for t in seen if any(name in t for name in LEFT_OUT)]
+    # The Train controller, which only coordinates, never loads torch (distributed.backend).
+    controllers = [torch for title, (_, torch) in seen.items() if "TrainController" in title]
+    assert controllers and not any(controllers), list(seen)
+    # ... and its workers started with the allocator settings (regional_lstm.allocator).
+    for environ in workers:
+        assert {f"{k}={v}" for k, v in ENVIRONMENT.items()} <= set(environ.split("\0"))
+
+
+def test_a_sweep_that_loses_a_node_keeps_its_finished_trials(two_nodes, tiny_store, tmp_path):
+    """Two trials side by side, one Train worker each: one of one epoch, one of five. Once the
+    first has finished and the second has logged an epoch, the node under the second's worker
+    is killed; a fresh node joins, as an autoscaler's would."""
+    cluster, address = two_nodes
+    config = tiny_config(
+        tiny_store,
+        tmp_path / "sweep",
+        LSTM_EPOCHS=[1, 5],
+        OPTIMIZATION_ALGORITHM="GridSearch",
+        LSTM_SAMPLES_PER_EPOCH=16384,
+    )
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-m", "regional_lstm", "submit", str(path), "--verb", "tune"]
+    uri = f"sqlite:///{config.PROJECT_DIR / 'mlflow.db'}"
+    with subprocess.Popen(
+        [*command, "--address", address, "--wait"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    ) as process:
+        finished, victim = _when_second_trial_trains(cluster, address, uri)
+        cluster.remove_node(victim, allow_graceful=False)
+        _add_node(cluster)
+        output, _ = process.communicate(timeout=400)
+    assert process.returncode == 0, output
+    trials = _trial_runs(uri)
+    client = client_for(uri)
+    for trial, (run,) in sorted(trials.items()):  # with -s: the evidence
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+        print(f"trial {trial}: epochs logged {steps}", "(finished first)" * (trial == finished))
+        epochs = int(run.data.params["LSTM_EPOCHS"])
+        assert steps[-1] == epochs and len(steps) - len(set(steps)) <= 1  # one repeated at most
+    # The trial finished before the loss is kept as it was: one run, not trained again.
+    assert [run.info.status for run in trials[finished]] == ["FINISHED"]
+    assert len(trials) == 2 and all(len(runs) == 1 for runs in trials.values())
+    table = pd.read_csv(config.PROJECT_DIR / "tune" / "trials.csv")
+    assert len(table) == 2 and table["best_score"].notna().all()
+    assert (config.PROJECT_DIR / "tune" / "best_config.yaml").is_file()
+
+
+def _trial_runs(uri: str) -> dict[str, list]:
+    """The sweep's trial runs by trial id."""
+    client = client_for(uri)
+    experiment = client.get_experiment_by_name("tiny")
+    if experiment is None:
+        return {}
+    runs = client.search_runs([experiment.experiment_id], "tags.regional_lstm.kind = 'train'")
+    found: dict[str, list] = {}
+    for run in runs:
+        if "regional_lstm.trial_id" in run.data.tags:
+            found.setdefault(run.data.tags["regional_lstm.trial_id"], []).append(run)
+    return found
+
+
+def _when_second_trial_trains(cluster: Cluster, address: str, uri: str, timeout: float = 300):
+    """Wait until one trial has finished and another has logged an epoch; return the finished
+    trial's id and a node that runs one of the other's Train workers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        trials = _trial_runs(uri)
+        done = [t for t, runs in trials.items() if runs[0].info.status == "FINISHED"]
+        training = [
+            t
+            for t, runs in trials.items()
+            if runs[0].info.status == "RUNNING" and "train_loss" in runs[0].data.metrics
+        ]
+        if done and training:
+            workers = list_actors(
+                address=address,
+                filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
+            )
+            nodes = {actor.node_id for actor in workers}
+            victims = [node for node in cluster.worker_nodes if node.node_id in nodes]
+            if victims:
+                return done[0], victims[0]
+        time.sleep(0.3)
+    raise AssertionError(f"the sweep never had a finished and a training trial: {trials}")
