@@ -15,6 +15,7 @@ from regional_lstm.data.store import open_store, write_store
 from regional_lstm.data.synth import SyntheticSource, synthesize
 from regional_lstm.errors import ConfigError, StoreError
 from regional_lstm.pipeline.planning import make_plan
+from regional_lstm.pipeline.stores import ensure_store
 from regional_lstm.tracking.runs import config_params
 from tests.conftest import assert_one_line_error, run_cli, tiny_config
 
@@ -52,6 +53,15 @@ def test_a_store_on_s3_plans_exactly_as_its_local_twin(s3, tmp_path):
     read = {key for method, key in s3.requests(bucket) if method == "GET"}
     assert "store.zarr/zarr.json" in read
     assert any(key.startswith("store.zarr/summary/") for key in read)  # planned from the summary
+
+
+def test_run_builds_a_missing_store_from_data_source_at_its_url(s3, tmp_path):
+    url = f"s3://{s3.new_bucket()}/built.zarr"
+    source = {"kind": "synthetic", "basins": 2, "years": 2, "seed": 0}
+    config = tiny_config(url, tmp_path / "project", DATA_SOURCE=source)
+    assert ensure_store(config) is True
+    assert StoreReader(config.store).basins == ["syn0001", "syn0002"]
+    assert ensure_store(config) is False  # found there the second time
 
 
 def test_explicit_storage_options_reach_the_server_without_the_environment(

@@ -65,6 +65,16 @@ def test_zero_shot_transfer_beats_each_basins_own_climatology(zero_shot):
     assert csv.is_file()
 
 
+def test_zero_shot_transfer_to_a_store_on_s3_scores_as_from_disk(region, zero_shot, s3, tmp_path):
+    from regional_lstm.data.synth import synthesize
+
+    _, _, donor = region
+    _, local, _ = zero_shot
+    remote = synthesize(f"s3://{s3.new_bucket()}/store.zarr", basins=30, years=5, seed=5)
+    outcome = transfer(target_config(remote, tmp_path / "project", donor))
+    assert outcome.zero_shot.metrics["NSE"].equals(local.zero_shot.metrics["NSE"])
+
+
 def test_attributes_outside_the_donors_range_are_reported_by_basin(region, zero_shot):
     store, _, _ = region
     _, outcome, lines = zero_shot

@@ -45,7 +45,10 @@ def _train(config, tmp_path, name: str, kill_after_epoch: int | None = None):
 
 
 def test_a_killed_train_worker_is_replaced_and_training_resumes(ray_cluster, tiny_store, tmp_path):
-    # Epochs of a few seconds, so that the kill lands while epoch 3 runs.
+    # Epochs of a few seconds, longer than the Train controller's 2 s poll of the workers'
+    # reports (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S): the checkpoint of an epoch a worker logged
+    # but the controller had not collected yet dies with the worker (with 1.5 s epochs, up to
+    # two epochs were repeated).
     settings = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 65536, "RAY_NUM_WORKERS": 2}
     calm = tiny_config(tiny_store, tmp_path / "calm", **settings)
     train(calm)  # the undisturbed run, on the session's Ray
