@@ -51,8 +51,8 @@ def two_nodes(s3):
             # Not the default ports, which the session's own Ray holds: an agent that cannot
             # bind its port leaves the head without a job agent ("No available agent").
             "dashboard_agent_listen_port": free_port(),
-            # A lost node is declared dead after ~5 s of missed health checks (default ~30 s).
-            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 5},
+            # A lost node is declared dead after ~8 s of missed health checks (default ~30 s).
+            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 8},
         },
     )
     for _ in range(2):
