@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,8 +30,9 @@ from ray.util.state import list_actors
 from regional_lstm.allocator import ENVIRONMENT
 from regional_lstm.data.synth import synthesize
 from regional_lstm.tracking.store import client_for
+from regional_lstm.workflows.train import train
 from tests.conftest import assert_one_line_error, tiny_config
-from tests.proc import descendants
+from tests.proc import command_line, descendants
 from tests.servers import free_port
 
 pytestmark = pytest.mark.ray
@@ -174,37 +178,88 @@ def _titles(pids: set[int]) -> dict[str, tuple[str, bool]]:
     return titles
 
 
-def test_a_local_train_beside_a_running_cluster_runs_on_a_lean_ray_of_its_own(
-    two_nodes, tiny_store, tmp_path
-):
-    """`regional-lstm train` as a user runs it, its process tree watched from /proc: a Ray of
-    its own (a plain ray.init() would join the cluster running on this machine), without the
-    actors it has no use for, and workers with the allocator settings."""
-    cluster, _ = two_nodes
-    config = tiny_config(tiny_store, tmp_path / "project", LSTM_EPOCHS=2)
-    path = tmp_path / "tiny.yaml"
+EPOCH_LINE = re.compile(r"Epoch (\d+)/4:")
+
+
+def _watched_train(config, tmp_path, kill_after_epoch: int):
+    """`regional-lstm train` on its own Ray, its process tree sampled from /proc while it runs;
+    one Train worker SIGKILLed once ``kill_after_epoch`` is logged. Returns the exit code, the
+    output, the killed pid and what the watch saw (`_titles`)."""
+    path = tmp_path / "watched.yaml"
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     command = [sys.executable, "-m", "regional_lstm", "train", "--restart", str(path)]
+    lines: list[str] = []
+    killed: list[int] = []
     seen: dict[str, tuple[str, bool]] = {}
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
     ) as process:
-        deadline = time.monotonic() + 300
+
+        def follow() -> None:
+            for line in process.stdout:
+                lines.append(line)
+                epoch = EPOCH_LINE.search(line)
+                if not killed and epoch and int(epoch[1]) == kill_after_epoch:
+                    tree = descendants(process.pid)
+                    killed.append(next(p for p in tree if "RayTrainWorker" in command_line(p)))
+                    os.kill(killed[0], signal.SIGKILL)
+
+        reader = threading.Thread(target=follow)
+        reader.start()
+        deadline = time.monotonic() + 400
         while process.poll() is None and time.monotonic() < deadline:
             seen |= _titles(descendants(process.pid))
             time.sleep(0.2)
         if process.poll() is None:
             process.kill()
-        output = process.stdout.read()
-    assert process.returncode == 0, output
-    assert "Epoch 2/2" in output
-    uri = f"sqlite:///{config.PROJECT_DIR / 'mlflow.db'}"
+        reader.join()
+    return process.returncode, "".join(lines), killed[0] if killed else None, seen
+
+
+def test_a_local_train_beside_the_cluster_runs_lean_and_outlives_a_killed_worker(
+    ray_cluster, two_nodes, tiny_store, tmp_path
+):
+    """`regional-lstm train` as a user runs it, beside the running cluster: a Ray of its own (a
+    plain ray.init() would join the cluster), without the actors it has no use for, workers
+    with the allocator settings; and with RAY_MAX_FAILURES 1 a Train worker killed with
+    SIGKILL after epoch 2 of 4 is replaced, training resumes from the last checkpoint and the
+    outputs are those of an undisturbed run."""
+    cluster, _ = two_nodes
+    # Epochs of a few seconds, well over the Train controller's poll of the workers' reports
+    # (`cluster.TRAIN_POLL`): the checkpoint of an epoch a worker logged but the controller had
+    # not collected yet dies with the worker (with Ray's 2 s poll and 1.5 s epochs, up to two
+    # epochs were repeated).
+    settings = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 65536, "RAY_NUM_WORKERS": 2}
+    calm = tiny_config(tiny_store, tmp_path / "calm", **settings)
+    train(calm)  # the undisturbed run, on the session's Ray
+    hurt = tiny_config(tiny_store, tmp_path / "hurt", RAY_MAX_FAILURES=1, **settings)
+    code, output, killed, seen = _watched_train(hurt, tmp_path, kill_after_epoch=2)
+    assert killed is not None, output
+    assert code == 0, output
+
+    # Resumed from a checkpoint: every epoch, one of them repeated at most.
+    print("".join(line for line in output.splitlines(True) if "Epoch" in line))  # with -s
+    epochs = [int(m[1]) for m in EPOCH_LINE.finditer(output)]
+    assert epochs[-1] == 4 and set(epochs) == {1, 2, 3, 4}
+    assert len(epochs) - len(set(epochs)) <= 1
+    # The same outputs as the undisturbed run.
+    results = [project / "results" for project in (calm.PROJECT_DIR, hurt.PROJECT_DIR)]
+    assert (results[0] / "metrics.csv").is_file()
+    assert sorted(p.name for p in results[1].iterdir()) == sorted(
+        p.name for p in results[0].iterdir()
+    )
+    calm_nse, hurt_nse = (pd.read_csv(r / "metrics.csv", index_col=0)["NSE"] for r in results)
+    assert (calm_nse - hurt_nse).abs().median() < 0.1  # within the noise of a tiny model
+
+    # Its own Ray: none of its workers on the cluster's nodes.
+    uri = f"sqlite:///{hurt.PROJECT_DIR / 'mlflow.db'}"
     (run,) = client_for(uri).search_runs(
         [client_for(uri).get_experiment_by_name("tiny").experiment_id]
     )
     nodes = set(json.loads(run.data.tags["regional_lstm.worker_nodes"]))
     assert not nodes & {node.node_id for node in cluster.list_all_nodes()}
+    # Lean: what it leaves out never appeared, before or after the restart.
     workers = [environ for title, (environ, _) in seen.items() if "RayTrainWorker" in title]
     assert workers, list(seen)  # the watch saw the run
     assert not [t for t in seen if any(name in t for name in LEFT_OUT)]
