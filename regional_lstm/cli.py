@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from regional_lstm import cli_cluster
+from regional_lstm import cli_cluster, cli_forecast
 from regional_lstm.cli_output import print_store
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.registry import INGEST_ADAPTERS
@@ -254,6 +254,7 @@ registry = typer.Typer(
     help="The MLflow model registry: mark donors and other aliases.", no_args_is_help=True
 )
 app.add_typer(registry, name="registry")
+app.command()(cli_forecast.predict)
 app.command()(cli_cluster.submit)
 app.add_typer(cli_cluster.jobs, name="job")
 

@@ -87,6 +87,21 @@ class StoreReader:
                 out[order, :, k] = values
         return out
 
+    def read_optional(
+        self, basins: Sequence[str], variables: Sequence[str], times: slice
+    ) -> np.ndarray:
+        """As `read_dynamic`, with NaN for variables the store lacks (a prediction store may
+        hold no observations of the targets)."""
+        present = [name for name in variables if name in self.dims]
+        if len(present) == len(variables):
+            return self.read_dynamic(basins, variables, times)
+        out = np.full((len(basins), times.stop - times.start, len(variables)), np.nan, np.float32)
+        if present:
+            values = self.read_dynamic(basins, present, times)
+            for k, name in enumerate(present):
+                out[..., list(variables).index(name)] = values[..., k]
+        return out
+
     def _array(self, name: str) -> zarr.Array:
         if name not in self._arrays:
             self._arrays[name] = self._group[name]

@@ -102,7 +102,8 @@ def read_span(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Standardised inputs (basin, time, dynamic), targets (basin, time, target) and
     attributes (basin, attribute) of ``basins`` over store positions ``times``, as float32."""
-    values = reader.read_dynamic(basins, [*spec.dynamic, *spec.targets], times)
+    # Targets a store lacks are missing (prediction); training checks that it has them.
+    values = reader.read_optional(basins, [*spec.dynamic, *spec.targets], times)
     k = len(spec.dynamic)
     x = norm.scale_dynamic(np.ascontiguousarray(values[..., :k]), spec.dynamic)
     y = norm.scale_target(np.ascontiguousarray(values[..., k:]), spec.targets)

@@ -249,7 +249,7 @@ def prediction_frames(
         chosen = [k for k, card in enumerate(cards) if card.data.targets == targets]
         for first in range(0, len(basins), POOL_BASINS):
             block = basins[first : first + POOL_BASINS]
-            observed = reader.read_dynamic(block, list(targets), times)
+            observed = reader.read_optional(block, list(targets), times)
             for i, basin in enumerate(block):
                 columns = {f"{t}_obs": observed[i, :, j] for j, t in enumerate(targets)}
                 for k in chosen:

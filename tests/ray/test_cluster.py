@@ -272,16 +272,16 @@ def test_a_local_train_beside_the_cluster_runs_lean_and_outlives_a_killed_worker
 
 
 def test_a_sweep_that_loses_a_node_keeps_its_finished_trials(two_nodes, tiny_store, tmp_path):
-    """Two trials side by side, one Train worker each: one of one epoch, one of four. Once the
+    """Two trials side by side, one Train worker each: one of one epoch, one of six. Once the
     first has finished and the second has logged an epoch, the node under the second's worker
     is killed; a fresh node joins, as an autoscaler's would."""
     cluster, address = two_nodes
     config = tiny_config(
         tiny_store,
         tmp_path / "sweep",
-        LSTM_EPOCHS=[1, 4],
+        LSTM_EPOCHS=[1, 6],  # the second trains on for several seconds after the first ends
         OPTIMIZATION_ALGORITHM="GridSearch",
-        LSTM_SAMPLES_PER_EPOCH=8192,
+        LSTM_SAMPLES_PER_EPOCH=16384,
     )
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")

@@ -1,0 +1,254 @@
+"""``regional-lstm predict``: a trained model's streamflow for a period, observations or not.
+
+The operational run: forcings (or forcing forecasts) for a period, a store that needs only the
+model's dynamic inputs and static attributes, and a model given any way a donor can be. In
+stateful mode the LSTM state after the period can be saved and the next run continued from it,
+so that tomorrow's run reads one new day per basin instead of a lookback window.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regional_lstm import __version__
+from regional_lstm.config_periods import Period
+from regional_lstm.data.ingest.common import read_basin_list
+from regional_lstm.data.reader import StoreReader
+from regional_lstm.errors import ConfigError, RegionalLSTMError
+from regional_lstm.evaluation.carry import (
+    load_state,
+    save_state,
+    simulate_carried,
+    weights_fingerprint,
+)
+from regional_lstm.evaluation.predict import check_mode, simulate_members
+from regional_lstm.evaluation.prediction_files import (
+    DATASET_SUFFIXES,
+    write_predictions_csv,
+    write_predictions_dataset,
+)
+from regional_lstm.evaluation.uncertainty import BAND, quantile_name
+from regional_lstm.locations import Location, location
+from regional_lstm.pipeline.donors import Donor, attribute_range_report, load_donor
+from regional_lstm.pipeline.layout import project_model
+from regional_lstm.tracking.store import resolve_tracking_uri
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictOutcome:
+    """Where the predictions went, for which basins and days, and what was left out."""
+
+    out: Path
+    basins: list[str]
+    dates: pd.DatetimeIndex
+    days_without_prediction: dict[str, int]
+    state_out: Path | None
+    model: dict[str, str]
+
+
+def predict(
+    model: str,
+    store: str | Path | Location,
+    period: str | Period,
+    out: str | Path,
+    *,
+    basins: list[str] | str | Path | None = None,
+    mode: str = "exact",
+    state_in: str | Path | None = None,
+    state_out: str | Path | None = None,
+    tracking_uri: str | None = None,
+) -> PredictOutcome:
+    """Predict ``basins`` (default: all in the store) over ``period`` with ``model``.
+
+    ``model``: a project directory, a ``best_model.pt``, an ensemble folder or its manifest,
+    ``models:/NAME@ALIAS`` or ``runs:/ID/model`` (from ``tracking_uri``, default the usual).
+    ``basins``: ids, or a file of one id per line.
+    """
+    period = _period(period)
+    if mode not in ("exact", "stateful"):
+        raise ConfigError(f"--mode {mode!r}: choose exact or stateful")
+    if mode == "exact" and (state_in or state_out):
+        raise ConfigError("--state-in and --state-out carry the LSTM state: use --mode stateful")
+    with tempfile.TemporaryDirectory(prefix="regional-lstm-model-") as download:
+        donor = _donor(model, tracking_uri, Path(download))
+        reader = StoreReader(location(store))
+        if isinstance(basins, str | Path):
+            basins = read_basin_list(basins)
+        basins = list(basins or reader.basins)
+        state = load_state(state_in) if state_in else None
+        _check_inputs(donor, reader, basins, period, resumed=state is not None)
+        members = donor.members
+        check_mode([card for _, card in members], mode)
+        if mode == "stateful":
+            simulated, after = simulate_carried(members, reader, basins, period, state=state)
+        else:
+            simulated, after = simulate_members(members, reader, basins, period), None
+    times = reader.time_slice(period.start, period.end)
+    dates = pd.DatetimeIndex(reader.time[times], name="time")
+    targets = list(donor.card.data.targets)
+    series = _combined(simulated, basins, targets)
+    gaps = _report_gaps(series[targets[0]], basins)
+    identity = _identity(donor, mode)
+    out = Path(out).absolute()
+    area = _areas(reader, basins)
+    if out.suffix in DATASET_SUFFIXES:
+        attrs = identity | {
+            "title": f"regional-lstm predictions, {mode} mode",
+            "store": str(reader.path),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "regional_lstm_version": __version__,
+        }
+        write_predictions_dataset(out, dates, series, area, basins, attrs)
+    else:
+        flow = {
+            name.removeprefix("streamflow"): values
+            for name, values in series.items()
+            if name == "streamflow" or name.startswith("streamflow_p")
+        }
+        if not flow:
+            raise RegionalLSTMError("the model predicts no streamflow: write a .zarr or .nc")
+        write_predictions_csv(out, dates, flow, area, basins)
+    saved = save_state(state_out, after) if state_out and after is not None else None
+    logger.info(
+        "%s: %d basins x %d days (%s, %s)%s",
+        out,
+        len(basins),
+        len(dates),
+        mode,
+        identity["model_reference"],
+        f"; state after {dates[-1].date()} in {saved}" if saved else "",
+    )
+    return PredictOutcome(out, basins, dates, gaps, saved, identity)
+
+
+def _period(period: str | Period) -> Period:
+    """A period as the config writes one, or a single year or day ('2024', '2024-06-01')."""
+    if isinstance(period, str) and not re.search(r",|\.\.", period):
+        period = [period.strip()] * 2
+    try:
+        return Period.parse(period)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"--period {period!r}: {error}") from None
+
+
+def _donor(model: str, tracking_uri: str | None, download: Path) -> Donor:
+    """The model, whatever form it is given in; a project directory means its saved model."""
+    reference = str(model)
+    path = Path(reference)
+    if not reference.startswith(("models:/", "runs:/")):
+        if path.is_dir() and (path / "models").is_dir():
+            reference = str(project_model(path.absolute()))
+        elif not path.exists():
+            raise ConfigError(
+                f"{model}: no such model (a project, best_model.pt, ensemble folder, "
+                "models:/NAME@ALIAS or runs:/ID/model)"
+            )
+    registry = reference.startswith(("models:/", "runs:/"))
+    uri = tracking_uri or (resolve_tracking_uri() if registry else "")
+    try:
+        return load_donor(reference, uri, download)
+    except ConfigError as error:
+        raise ConfigError(str(error).removeprefix("LSTM_PRETRAINED_MODEL ")) from None
+
+
+def _check_inputs(
+    donor: Donor, reader: StoreReader, basins: list[str], period: Period, *, resumed: bool
+) -> None:
+    """The store must hold the model's inputs and the period's days; odd attributes warn."""
+    card = donor.card
+    reader.positions(basins)
+    reader.require(card.data.dynamic, ("basin", "time"), "dynamic input")
+    reader.require(card.data.static, ("basin",), "static attribute")
+    first, last = reader.time[0], reader.time[-1]
+    if period.start < first or period.end > last:
+        raise ConfigError(
+            f"--period {period} is outside the store's record {first.date()}..{last.date()} "
+            f"({reader.path})"
+        )
+    spin_up = period.start - pd.Timedelta(days=card.data.lookback - 1)
+    if not resumed and spin_up < first:
+        raise ConfigError(
+            f"--period starts on {period.start.date()}, but the model reads "
+            f"{card.data.lookback} days of inputs before each prediction and the store begins "
+            f"on {first.date()}: start on {(first + (period.start - spin_up)).date()} or later, "
+            "or continue a saved state with --state-in"
+        )
+    outside = attribute_range_report(card, reader, basins)
+    if outside:
+        shown = ", ".join(f"{b} ({', '.join(a)})" for b, a in list(outside.items())[:10])
+        more = f" and {len(outside) - 10} more" if len(outside) > 10 else ""
+        logger.warning(
+            "%d basin(s) have attributes outside the model's training range: %s%s",
+            len(outside),
+            shown,
+            more,
+        )
+
+
+def _combined(
+    simulated: list[dict[str, np.ndarray]], basins: list[str], targets: list[str]
+) -> dict[str, np.ndarray]:
+    """(basin, time) series per target: the member's, or an ensemble's mean and 5-95 % band
+    on the days every member predicts (as `combine_members` computes them)."""
+    series = {}
+    for j, target in enumerate(targets):
+        ensemble = np.stack([np.stack([m[b][:, j] for b in basins]) for m in simulated])
+        if len(simulated) == 1:
+            series[target] = ensemble[0].astype(np.float64)
+            continue
+        complete = ~np.isnan(ensemble).any(axis=0)
+        filled = np.where(complete, ensemble, 0.0).astype(np.float64)
+        centre = np.where(complete, filled.mean(axis=0), np.nan)
+        series[target] = centre
+        for q in BAND:
+            band = np.where(complete, np.quantile(filled, q, axis=0), np.nan)
+            series[f"{target}_{quantile_name(q)}"] = band
+    return series
+
+
+def _report_gaps(values: np.ndarray, basins: list[str]) -> dict[str, int]:
+    """Warn, per basin, of the days left without a prediction (a gap in the input window)."""
+    counts = {b: int(n) for b, n in zip(basins, np.isnan(values).sum(axis=1), strict=True) if n}
+    for basin, n in counts.items():
+        logger.warning(
+            "basin %s: %d of %d days have no gap-free input window and no prediction",
+            basin,
+            n,
+            values.shape[1],
+        )
+    return counts
+
+
+def _areas(reader: StoreReader, basins: list[str]) -> np.ndarray:
+    """Catchment areas [km2], NaN where the store has none."""
+    if "area" not in reader.dims:
+        return np.full(len(basins), np.nan)
+    return reader.read_static(basins, ["area"])[:, 0]
+
+
+def _identity(donor: Donor, mode: str) -> dict[str, str]:
+    """What identifies the model: its reference, files, registry name and version, weights."""
+    lineage = donor.lineage
+    identity = {
+        "model_reference": donor.reference,
+        "model_path": str(donor.path),
+        "model_members": str(len(donor.members)),
+        "model_weights_sha256": weights_fingerprint([m for m, _ in donor.members]),
+        "prediction_mode": mode,
+    }
+    for key in ("model", "version", "run_id"):
+        if f"regional_lstm.donor_{key}" in lineage:
+            identity[f"model_{'name' if key == 'model' else key}"] = lineage[
+                f"regional_lstm.donor_{key}"
+            ]
+    return identity
