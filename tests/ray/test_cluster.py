@@ -226,11 +226,11 @@ def test_a_local_train_beside_the_cluster_runs_lean_and_outlives_a_killed_worker
     SIGKILL after epoch 2 of 4 is replaced, training resumes from the last checkpoint and the
     outputs are those of an undisturbed run."""
     cluster, _ = two_nodes
-    # Epochs of a few seconds, well over the Train controller's poll of the workers' reports
+    # Epochs of a second or two, over the Train controller's poll of the workers' reports
     # (`cluster.TRAIN_POLL`): the checkpoint of an epoch a worker logged but the controller had
     # not collected yet dies with the worker (with Ray's 2 s poll and 1.5 s epochs, up to two
     # epochs were repeated).
-    settings = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 65536, "RAY_NUM_WORKERS": 2}
+    settings = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 32768, "RAY_NUM_WORKERS": 2}
     calm = tiny_config(tiny_store, tmp_path / "calm", **settings)
     train(calm)  # the undisturbed run, on the session's Ray
     hurt = tiny_config(tiny_store, tmp_path / "hurt", RAY_MAX_FAILURES=1, **settings)

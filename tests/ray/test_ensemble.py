@@ -26,7 +26,7 @@ def trained(ray_cluster, tiny_store, tmp_path_factory):
     config = tiny_config(
         tiny_store,
         tmp_path_factory.mktemp("ensemble"),
-        LSTM_ENSEMBLE_SIZE=3,
+        LSTM_ENSEMBLE_SIZE=2,  # trained side by side on the 2 cores: one round
         LSTM_EPOCHS=2,
         LSTM_SAVE_MODEL=True,
     )
@@ -42,11 +42,14 @@ def test_members_differ_so_the_ensemble_has_spread(trained):
     assert table["CRPS"].notna().all()
 
 
-def test_ensemble_mean_scores_at_least_as_well_as_the_median_member(trained):
+def test_ensemble_mean_scores_at_least_the_members_mean_nse_in_every_basin(trained):
+    # The mean prediction's squared error is at most the members' mean squared error on every
+    # day (convexity), so each basin's ensemble NSE is at least its members' mean NSE.
     _, outcome = trained
-    members = [evaluation.summary["nse_median"] for evaluation in outcome.members.values()]
-    assert len(members) == 3
-    assert outcome.evaluation.summary["nse_median"] >= np.median(members)
+    members = [evaluation.metrics["NSE"] for evaluation in outcome.members.values()]
+    assert len(members) == 2
+    ensemble = outcome.evaluation.metrics["NSE"]
+    assert (ensemble >= sum(members) / len(members) - 1e-9).all()
 
 
 def test_prediction_csvs_carry_the_ensemble_mean_and_its_band(trained):
@@ -73,13 +76,13 @@ def test_each_member_is_a_finished_child_run_recorded_in_the_manifest(trained):
     children = client.search_runs(
         [experiment], filter_string=f"tags.mlflow.parentRunId = '{outcome.run.run_id}'"
     )
-    assert len(children) == 3
+    assert len(children) == 2
     assert {run.info.status for run in children} == {"FINISHED"}
-    assert {run.data.params["SEED"] for run in children} == {"3", "4", "5"}
+    assert {run.data.params["SEED"] for run in children} == {"3", "4"}
     assert all("nse_median" in run.data.metrics for run in children)
     manifest = json.loads(outcome.manifest.read_text())
     assert sorted(manifest["member_runs"]) == sorted(run.info.run_id for run in children)
-    assert manifest["seeds"] == [3, 4, 5]
+    assert manifest["seeds"] == [3, 4]
     tags = client.get_run(outcome.run.run_id).data.tags
     assert tags["regional_lstm.member_runs"] == ",".join(manifest["member_runs"])
 
@@ -115,8 +118,8 @@ def test_relaunch_skips_members_that_finished(trained):
     config, outcome = trained
     with log_lines() as lines:
         models = train_all(member_configs(config), outcome.run, storage=config.PROJECT_DIR / "ray")
-    assert len(models) == 3
-    assert sum("trained already" in line for line in lines) == 3
+    assert len(models) == 2
+    assert sum("trained already" in line for line in lines) == 2
 
 
 def test_one_member_is_not_an_ensemble(tiny_store, tmp_path):
