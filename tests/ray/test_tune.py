@@ -35,7 +35,7 @@ def grid(ray_cluster, tiny_store, tmp_path_factory):
         tiny_store,
         tmp_path_factory.mktemp("grid"),
         LSTM_HIDDEN_SIZE=[8, 16],
-        LSTM_LEARNING_RATE=[0.01, 0.003],
+        LSTM_LEARNING_RATE=[0.01],  # a grid of 2 x 1: one round of trials on 2 cores
         LSTM_EPOCHS=1,
         OPTIMIZATION_ALGORITHM="GridSearch",
         OPTIMIZATION_METRIC="KGE",
@@ -47,12 +47,12 @@ def grid(ray_cluster, tiny_store, tmp_path_factory):
 def test_grid_search_runs_every_point_as_a_child_run_with_kge(grid):
     _, outcome = grid
     children = child_runs(outcome)
-    assert len(children) == 4
+    assert len(children) == 2
     assert {r.info.status for r in children} == {"FINISHED"}
     points = {
         (r.data.params["LSTM_HIDDEN_SIZE"], r.data.params["LSTM_LEARNING_RATE"]) for r in children
     }
-    assert points == {("8", "0.01"), ("8", "0.003"), ("16", "0.01"), ("16", "0.003")}
+    assert points == {("8", "0.01"), ("16", "0.01")}
     assert all("val_kge" in r.data.metrics for r in children)
 
 
