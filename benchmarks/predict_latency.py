@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import pandas as pd
 import torch
-from evaluation_modes import CALIBRATION_YEARS, FIRST_YEAR, trained_project
+from evaluation_modes import CALIBRATION_YEARS, FIRST_YEAR, timed, trained_project
 
 from regional_lstm.artifacts import load_model
 from regional_lstm.config_periods import Period
@@ -31,12 +30,6 @@ from regional_lstm.evaluation.carry import simulate_carried
 from regional_lstm.evaluation.predict import simulate_members
 from regional_lstm.pipeline.layout import BEST_MODEL
 from regional_lstm.workflows.predict import predict
-
-
-def timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
 
 
 def main() -> None:

@@ -35,8 +35,8 @@ def check_target(target: Location, overwrite: bool) -> None:
 
 
 def publish(built: Path, target: Location, *, overwrite: bool) -> None:
-    """Move or upload the finished store folder ``built`` to ``target``."""
-    check_target(target, overwrite)
+    """Move or upload the finished store folder ``built`` to ``target`` (which `check_target`
+    cleared before the build)."""
     if not target.remote:
         replace_dir(built, target.path)
         return

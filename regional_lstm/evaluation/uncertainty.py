@@ -50,7 +50,7 @@ def combine_members(
         for target in _targets(first):
             ensemble = member_array(members, basin, target)
             columns[f"{target}_obs"] = first[f"{target}_obs"].to_numpy(np.float64)
-            columns |= _ensemble_columns(target, ensemble, centre, quantiles)
+            columns |= ensemble_columns(target, ensemble, centre, quantiles)
         combined[basin] = pd.DataFrame(columns, index=first.index)
     return combined
 
@@ -157,9 +157,11 @@ def ensemble_prediction_table(
     return pd.DataFrame(table, index=frame.index)
 
 
-def _ensemble_columns(
+def ensemble_columns(
     target: str, ensemble: np.ndarray, centre: str, quantiles: tuple[float, float]
 ) -> dict[str, np.ndarray]:
+    """``<target>_sim`` (the centre) and one column per quantile of (members, days) values, on
+    the days every member predicts (NaN on the others)."""
     complete = ~np.isnan(ensemble).any(axis=0)
     columns = {f"{target}_sim": np.full(ensemble.shape[1], np.nan)}
     columns |= {

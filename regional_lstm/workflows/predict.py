@@ -35,7 +35,7 @@ from regional_lstm.evaluation.prediction_files import (
     write_predictions_csv,
     write_predictions_dataset,
 )
-from regional_lstm.evaluation.uncertainty import BAND, quantile_name
+from regional_lstm.evaluation.uncertainty import BAND, ensemble_columns
 from regional_lstm.locations import Location, location
 from regional_lstm.pipeline.donors import Donor, attribute_range_report, load_donor
 from regional_lstm.pipeline.layout import project_model
@@ -206,13 +206,12 @@ def _combined(
         if len(simulated) == 1:
             series[target] = ensemble[0].astype(np.float64)
             continue
-        complete = ~np.isnan(ensemble).any(axis=0)
-        filled = np.where(complete, ensemble, 0.0).astype(np.float64)
-        centre = np.where(complete, filled.mean(axis=0), np.nan)
-        series[target] = centre
-        for q in BAND:
-            band = np.where(complete, np.quantile(filled, q, axis=0), np.nan)
-            series[f"{target}_{quantile_name(q)}"] = band
+        # One basin after another: ensemble_columns reduces (members, days).
+        rows = [ensemble_columns(target, ensemble[:, i], "mean", BAND) for i in range(len(basins))]
+        for name in rows[0]:
+            series[name.replace("_sim", "") if name.endswith("_sim") else name] = np.stack(
+                [row[name] for row in rows]
+            )
     return series
 
 
