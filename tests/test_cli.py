@@ -5,8 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
-from tests.conftest import NH_CAMELS_US, ROOT, assert_one_line_error, run_cli, write_basin_list
+from tests.conftest import (
+    NH_CAMELS_US,
+    ROOT,
+    assert_one_line_error,
+    run_cli,
+    tiny_config,
+    write_basin_list,
+)
+from tests.servers import free_port
 
 
 def test_ingest_then_inspect_json(shared_data, tmp_path):
@@ -74,3 +83,20 @@ def test_check_prints_the_resolved_config(tmp_path):
     assert "LSTM_HIDDEN_SIZE:" in result.stdout
     assert f"PROJECT_DIR: {tmp_path}" in result.stdout
     assert "early stopping" in result.stderr
+
+
+def test_cli_refuses_fewer_than_two_folds_before_training(tiny_store, tmp_path):
+    config = tmp_path / "pub.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(tiny_store, tmp_path / "project").to_yaml_dict()))
+    result = run_cli("pub", config, "--folds", "1", cwd=tmp_path)
+    assert_one_line_error(result, "'--folds'", "greater than or equal to 2")
+    assert result.returncode == 2
+    assert not (tmp_path / "project").exists()
+
+
+def test_an_unreachable_job_api_is_one_line(tmp_path, tiny_store):
+    config = tiny_config(tiny_store, tmp_path / "project")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+    result = run_cli("submit", path, "--address", f"http://127.0.0.1:{free_port()}")
+    assert_one_line_error(result, "no Ray Job API here")

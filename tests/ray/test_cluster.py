@@ -30,8 +30,7 @@ from ray.util.state import list_actors
 from regional_lstm.allocator import ENVIRONMENT
 from regional_lstm.data.synth import synthesize
 from regional_lstm.tracking.store import client_for
-from regional_lstm.workflows.train import train
-from tests.conftest import assert_one_line_error, tiny_config
+from tests.conftest import tiny_config
 from tests.proc import command_line, descendants
 from tests.servers import free_port
 
@@ -88,36 +87,54 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_submitted_experiment_reads_s3_trains_on_both_nodes_and_logs_to_the_server(
-    two_nodes, s3, tracking_server, tmp_path
-):
-    cluster, address = two_nodes
-    uri, artifacts = tracking_server
+# The experiment `submit` sends, and the undisturbed twin of the run that loses a worker below:
+# 4 epochs of a second or two, over the Train controller's poll of the workers' reports
+# (`cluster.TRAIN_POLL`): the checkpoint of an epoch a worker logged but the controller had not
+# collected yet dies with the worker (with Ray's 2 s poll and 1.5 s epochs, up to two epochs
+# were repeated).
+TWIN = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 32768, "RAY_NUM_WORKERS": 2}
+
+
+@pytest.fixture(scope="module")
+def submitted(two_nodes, s3, tracking_server, tmp_path_factory):
+    """`regional-lstm submit ... --wait` of a run on a store on S3 (the same data as
+    tiny_store), logged to the tracking server: its config, the CLI's result, the bucket, how
+    many requests the store's upload made, and the store."""
+    _, address = two_nodes
+    uri, _ = tracking_server
+    root = tmp_path_factory.mktemp("submitted")
     bucket = s3.new_bucket()
     store = synthesize(f"s3://{bucket}/tiny.zarr", basins=6, years=4, seed=1, gap_fraction=0.05)
     written = len(s3.requests(bucket))
     config = tiny_config(
         store,
-        tmp_path / "project",
-        RAY_NUM_WORKERS=2,
-        LSTM_EPOCHS=2,
+        root / "project",
         LSTM_SAVE_MODEL=True,
         MLFLOW_TRACKING_URI=uri,
         MLFLOW_EXPERIMENT_NAME="submitted",
         MLFLOW_REGISTERED_MODEL="tiny-submitted",
+        **TWIN,
     )
-    path = tmp_path / "tiny.yaml"
+    path = root / "tiny.yaml"
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
-
     result = _cli("submit", str(path), "--verb", "run", "--address", address, "--wait")
+    return config, result, bucket, written, store
+
+
+def test_a_submitted_experiment_reads_s3_trains_on_both_nodes_and_logs_to_the_server(
+    two_nodes, submitted, s3, tracking_server
+):
+    cluster, address = two_nodes
+    uri, artifacts = tracking_server
+    config, result, bucket, written, store = submitted
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("Epoch 2/2") == 1  # the job's output, streamed once
+    assert result.stdout.count("Epoch 4/4") == 1  # the job's output, streamed once
     last = result.stderr.strip().splitlines()[-1]  # "job <id>: SUCCEEDED"
     assert last.startswith("job ") and last.endswith(": SUCCEEDED"), result.stderr
     job_id = last.removeprefix("job ").split(":")[0]
     status = _cli("job", "status", job_id, "--address", address)
     assert status.stdout.strip() == "SUCCEEDED", status.stderr
-    assert "Epoch 1/2" in _cli("job", "logs", job_id, "--address", address).stdout
+    assert "Epoch 1/4" in _cli("job", "logs", job_id, "--address", address).stdout
 
     # The store was read from the S3 server: its metadata, summary and chunks.
     read = sorted({key for method, key in s3.requests(bucket)[written:] if method == "GET"})
@@ -136,7 +153,8 @@ def test_a_submitted_experiment_reads_s3_trains_on_both_nodes_and_logs_to_the_se
     assert len(set(nodes)) == 2
     assert set(nodes) == _worker_nodes(cluster)
     print("server run", run.info.run_id, "worker nodes", nodes)
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")] == [1, 2]
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "train_loss")]
+    assert steps == [1, 2, 3, 4]
     assert run.data.params["DATA_STORE"] == f"s3://{bucket}/tiny.zarr"
     assert run.data.params["data.store"] == store.url
     assert run.data.params["data.store_metadata_sha256"] != "none"  # read from S3
@@ -147,14 +165,6 @@ def test_a_submitted_experiment_reads_s3_trains_on_both_nodes_and_logs_to_the_se
     assert any(name.endswith("_LSTM_hydrograph.png") for name in stored)
     assert not (config.PROJECT_DIR / "mlartifacts").exists()
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-
-
-def test_an_unreachable_job_api_is_one_line(tmp_path, tiny_store):
-    config = tiny_config(tiny_store, tmp_path / "project")
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
-    result = _cli("submit", str(path), "--address", f"http://127.0.0.1:{free_port()}")
-    assert_one_line_error(result, "no Ray Job API here")
 
 
 # What a lean embedded session leaves out: Ray Train's placement-group cleaner, dataset manager
@@ -222,22 +232,17 @@ def _watched_train(config, tmp_path, kill_after_epoch: int):
 
 
 def test_a_local_train_beside_the_cluster_runs_lean_and_outlives_a_killed_worker(
-    ray_cluster, two_nodes, tiny_store, tmp_path
+    two_nodes, submitted, tiny_store, tmp_path
 ):
     """`regional-lstm train` as a user runs it, beside the running cluster: a Ray of its own (a
     plain ray.init() would join the cluster), without the actors it has no use for, workers
     with the allocator settings; and with RAY_MAX_FAILURES 1 a Train worker killed with
     SIGKILL after epoch 2 of 4 is replaced, training resumes from the last checkpoint and the
-    outputs are those of an undisturbed run."""
+    outputs are those of an undisturbed run: the submitted one, the same experiment on the
+    same data (from S3) with the same seed and two workers."""
     cluster, _ = two_nodes
-    # Epochs of a second or two, over the Train controller's poll of the workers' reports
-    # (`cluster.TRAIN_POLL`): the checkpoint of an epoch a worker logged but the controller had
-    # not collected yet dies with the worker (with Ray's 2 s poll and 1.5 s epochs, up to two
-    # epochs were repeated).
-    settings = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 32768, "RAY_NUM_WORKERS": 2}
-    calm = tiny_config(tiny_store, tmp_path / "calm", **settings)
-    train(calm)  # the undisturbed run, on the session's Ray
-    hurt = tiny_config(tiny_store, tmp_path / "hurt", RAY_MAX_FAILURES=1, **settings)
+    calm, *_ = submitted
+    hurt = tiny_config(tiny_store, tmp_path / "hurt", RAY_MAX_FAILURES=1, **TWIN)
     code, output, killed, seen = _watched_train(hurt, tmp_path, kill_after_epoch=2)
     assert killed is not None, output
     assert code == 0, output

@@ -7,13 +7,12 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from regional_lstm.artifacts import load_model
 from regional_lstm.errors import ConfigError
 from regional_lstm.pipeline.layout import BEST_MODEL
 from regional_lstm.workflows.pub import assign_folds, pub
-from tests.conftest import assert_one_line_error, log_lines, run_cli, tiny_config
+from tests.conftest import log_lines, tiny_config
 
 BASINS = [f"b{i:02d}" for i in range(12)]
 TINY_BASINS = [f"syn{i:04d}" for i in range(1, 7)]
@@ -57,21 +56,12 @@ def test_fold_count_outside_two_to_the_number_of_basins_is_a_config_error(k):
         assign_folds(BASINS, k, seed=0)
 
 
-def test_cli_refuses_fewer_than_two_folds_before_training(tiny_store, tmp_path):
-    config = tmp_path / "pub.yaml"
-    config.write_text(yaml.safe_dump(tiny_config(tiny_store, tmp_path / "project").to_yaml_dict()))
-    result = run_cli("pub", config, "--folds", "1", cwd=tmp_path)
-    assert_one_line_error(result, "'--folds'", "greater than or equal to 2")
-    assert result.returncode == 2
-    assert not (tmp_path / "project").exists()
-
-
 @pytest.fixture(scope="module")
 def experiment(ray_cluster, tiny_store, tmp_path_factory):
-    """One 3-fold PUB run over the 6 tiny basins: 3 fold models and the gauged one."""
+    """One 2-fold PUB run over the 6 tiny basins: 2 fold models and the gauged one."""
     config = tiny_config(tiny_store, tmp_path_factory.mktemp("pub"), LSTM_EPOCHS=1)
     with log_lines() as lines:
-        return config, pub(config, folds=3), lines
+        return config, pub(config, folds=2), lines
 
 
 @pytest.mark.ray
@@ -87,8 +77,8 @@ def test_every_basin_is_predicted_out_of_fold_exactly_once(experiment):
 @pytest.mark.ray
 def test_each_fold_model_trained_on_all_but_its_held_out_basins(experiment):
     config, outcome, _ = experiment
-    assert sorted(set(outcome.folds.values())) == [0, 1, 2]
-    for fold in range(3):
+    assert sorted(set(outcome.folds.values())) == [0, 1]
+    for fold in range(2):
         _, card = load_model(config.PROJECT_DIR / "pub" / f"fold_{fold}" / BEST_MODEL)
         held_out = {basin for basin, f in outcome.folds.items() if f == fold}
         assert held_out
@@ -113,10 +103,10 @@ def test_parent_run_has_a_finished_child_run_per_model(experiment):
         [parent.info.experiment_id],
         filter_string=f"tags.mlflow.parentRunId = '{outcome.run.run_id}'",
     )
-    assert len(children) == 4
+    assert len(children) == 3
     assert {run.info.status for run in children} == {"FINISHED"}
     labels = {run.data.tags["regional_lstm.member"] for run in children}
-    assert labels == {"fold_0", "fold_1", "fold_2", "gauged"}
+    assert labels == {"fold_0", "fold_1", "gauged"}
 
 
 @pytest.mark.ray
@@ -145,6 +135,6 @@ def test_comparison_table_is_written_with_each_basins_fold(experiment):
 @pytest.mark.ray
 def test_log_reports_the_folds_and_ends_with_both_median_nses(experiment):
     _, outcome, lines = experiment
-    assert "PUB: 6 basins in 3 folds, plus a gauged model on all of them" in lines
+    assert "PUB: 6 basins in 2 folds, plus a gauged model on all of them" in lines
     assert lines[-1].startswith("Median NSE: PUB ")
     assert outcome.run.run_id in lines[-1]
