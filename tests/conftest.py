@@ -15,20 +15,26 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NH_CAMELS_US = SHARED_DATA / "camels_us_neuralhydrology_testdata" / "camels_us"
 RAY_TESTS = "tests/ray/"  # test modules that start the shared local Ray
+CLUSTER_TESTS = "tests/cluster/"  # ... and those that bring up a multi-node cluster of their own
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """The tests under tests/ray/ run in one xdist worker, in order; the rest are spread.
+    """The tests under tests/ray/ run in one xdist worker, in order, those under tests/cluster/
+    in the other, in order; the rest are spread.
 
-    One Ray per machine (a second local Ray makes the State API fail), and each Ray test
-    module trains its models once in a module fixture. The other worker meanwhile runs the
-    Ray-free tests on the cores Ray's start-ups leave idle.
+    One shared Ray per session (a second local Ray started beside it makes the State API
+    fail), and each Ray test module trains its models once in a module fixture. The cluster
+    tests run Ray processes of their own (head, nodes, a local `train`), beside the shared Ray
+    but never on it. xdist hands out the largest scopes first, one per worker: these two.
     """
     from xdist.scheduler import LoadScopeScheduling
 
     class RayInOneWorker(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return "ray" if nodeid.startswith(RAY_TESTS) else nodeid
+            for scope in (RAY_TESTS, CLUSTER_TESTS):
+                if nodeid.startswith(scope):
+                    return scope
+            return nodeid
 
     return RayInOneWorker(config, log)
 

@@ -34,7 +34,7 @@ from tests.conftest import tiny_config
 from tests.proc import command_line, descendants
 from tests.servers import free_port
 
-pytestmark = pytest.mark.ray
+pytestmark = pytest.mark.cluster
 ROOT = Path(__file__).resolve().parents[2]
 
 
