@@ -59,6 +59,8 @@ class ModelCard:
                 tuple(spec["static"]),
                 tuple(spec["targets"]),
                 int(spec["lookback"]),
+                lags=tuple(spec.get("lags", ())),
+                withhold_lags=bool(spec.get("withhold_lags", False)),
             ),
             normalization=Normalization.from_dict(data["normalization"]),
             trained_basins=list(data["trained_basins"]),

@@ -28,6 +28,7 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console() if sys.stdout.isatty() else Console(width=100_000)
 STORE_AT = "Path or URL (s3://, gs://, az://) of a Zarr store."
 STORE_OUT = "Path or URL (s3://, gs://, az://) of the Zarr store to create."
+WITHHOLD = "Predict a model with lagged streamflow as if no reading existed (ungauged)."
 
 
 @app.command()
@@ -203,11 +204,13 @@ def evaluate(
             "NSE difference to stateful (default EVALUATION_MODE).",
         ),
     ] = None,
+    withhold_readings: Annotated[bool, typer.Option(help=WITHHOLD)] = False,
 ) -> None:
     """Re-evaluate a saved model (VALIDATION_PERIOD unless --period) and rewrite results/."""
     from regional_lstm.workflows.evaluate import evaluate_tracked
 
-    evaluate_tracked(project_dir, period=period, plots=plots, mc_dropout=mc_dropout, mode=mode)
+    options = {"plots": plots, "mc_dropout": mc_dropout, "mode": mode}
+    evaluate_tracked(project_dir, period=period, withhold_readings=withhold_readings, **options)
 
 
 @app.command()
@@ -255,6 +258,7 @@ registry = typer.Typer(
 )
 app.add_typer(registry, name="registry")
 app.command()(cli_forecast.predict)
+app.command()(cli_forecast.export)
 app.command()(cli_cluster.submit)
 app.add_typer(cli_cluster.jobs, name="job")
 

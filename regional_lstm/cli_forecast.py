@@ -1,4 +1,5 @@
-"""The CLI's operational commands: `predict` a period with a trained model, observed or not.
+"""The CLI's operational commands: `predict` a period with a trained model, observed or not, and
+`export` a model to one ONNX or TorchScript file.
 
 Registered on the main app by `regional_lstm.cli`; kept apart so each module stays short.
 """
@@ -12,16 +13,12 @@ import typer
 from rich.console import Console
 
 err = Console(stderr=True, soft_wrap=True)
+MODEL = "A project directory, best_model.pt, ensemble folder, models:/NAME@ALIAS or runs:/ID/model."
+TRACKING = "MLflow store of models:/ and runs:/ references."
 
 
 def predict(
-    model: Annotated[
-        str,
-        typer.Argument(
-            help="A project directory, best_model.pt, ensemble folder, models:/NAME@ALIAS or "
-            "runs:/ID/model."
-        ),
-    ],
+    model: Annotated[str, typer.Argument(help=MODEL)],
     store: Annotated[
         str, typer.Option("--store", help="Path or URL of a store with the model's inputs.")
     ],
@@ -54,9 +51,15 @@ def predict(
         typer.Option(
             "--tracking-uri",
             envvar="MLFLOW_TRACKING_URI",
-            help="MLflow store of models:/ and runs:/ references.",
+            help=TRACKING,
         ),
     ] = None,
+    withhold_readings: Annotated[
+        bool,
+        typer.Option(
+            help="Predict a model with lagged streamflow as if no reading existed (ungauged)."
+        ),
+    ] = False,
 ) -> None:
     """Predict streamflow for a period from forcings alone (observations not needed)."""
     from regional_lstm.workflows.predict import predict as predict_workflow
@@ -71,8 +74,28 @@ def predict(
         state_in=state_in,
         state_out=state_out,
         tracking_uri=tracking_uri,
+        withhold_readings=withhold_readings,
     )
     err.print(
         f"wrote {outcome.out} ({len(outcome.basins)} basins x {len(outcome.dates)} days)",
         markup=False,
     )
+
+
+def export(
+    model: Annotated[str, typer.Argument(help=MODEL)],
+    format: Annotated[str, typer.Option("--format", help="onnx or torchscript.")],
+    out: Annotated[Path, typer.Option("--out", help="The file to write (FILE.json beside it).")],
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="Store whose units the inputs take (default: the model's)."),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", help=TRACKING)
+    ] = None,
+) -> None:
+    """Export a model as one file taking physical units: ONNX (onnxruntime) or TorchScript."""
+    from regional_lstm.workflows.export import export as export_workflow
+
+    written, sidecar = export_workflow(model, format, out, store=store, tracking_uri=tracking_uri)
+    err.print(f"wrote {written} and {sidecar.name}", markup=False)

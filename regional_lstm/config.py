@@ -183,6 +183,12 @@ class Config(BaseModel):
     LSTM_MIXED_PRECISION: Literal["bf16", "fp16", "none"] = "none"  # autocast dtype; fp16: GPU
     LSTM_SAMPLES_PER_EPOCH: PositiveInt | None = None
     LSTM_PREDICT_LAST_N: PositiveInt = 1  # days supervised at the end of each training window
+    # Past streamflow readings as inputs (Nearing et al. 2022): lags in days, e.g. [1]; each adds
+    # the reading and a missing flag. Training hides them in this fraction of its windows.
+    LSTM_LAGGED_STREAMFLOW: Annotated[
+        list[Annotated[StrictInt, Field(ge=1)]], AfterValidator(_unique)
+    ] = []
+    LSTM_LAGGED_STREAMFLOW_DROPOUT: Annotated[Number, Field(ge=0, lt=1)] = 0.5
     # Early stopping scores a seeded sample of this many training basins (default: all of them).
     LSTM_VALIDATION_BASINS: PositiveInt | None = None
 
@@ -260,6 +266,11 @@ class Config(BaseModel):
             raise ValueError(
                 f"LSTM_LOOKBACK {lookback} days is longer than CALIBRATION_PERIOD "
                 f"{self.CALIBRATION_PERIOD} ({self.CALIBRATION_PERIOD.days} days)"
+            )
+        if self.LSTM_LAGGED_STREAMFLOW and "streamflow" not in self.TARGETS:
+            raise ValueError(
+                "LSTM_LAGGED_STREAMFLOW feeds past streamflow readings: TARGETS must include "
+                f"streamflow (got {self.TARGETS})"
             )
         if min(_as_list(self.LSTM_LOOKBACK)) < self.LSTM_PREDICT_LAST_N:
             raise ValueError(

@@ -25,12 +25,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def _serving(command: list[str], health: str, log_path: Path) -> Iterator[subprocess.Popen]:
+def _serving(
+    command: list[str], health: str, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
     """Start ``command``, wait until ``health`` answers 200, stop it at the end."""
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while True:
                 try:
                     with urllib.request.urlopen(health, timeout=1) as answer:
@@ -103,3 +105,20 @@ def mlflow_server(folder: Path) -> Iterator[tuple[str, Path]]:
     uri = f"http://127.0.0.1:{port}"
     with _serving(command, f"{uri}/health", folder / "server.log"):
         yield uri, artifacts
+
+
+@contextmanager
+def model_server(model_uri: str, tracking_uri: str, folder: Path) -> Iterator[str]:
+    """`mlflow models serve` of ``model_uri`` in this environment: its base URL."""
+    import os
+
+    port = free_port()
+    command = [
+        *(sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri),
+        *("--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)),
+        *("--workers", "1"),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri}
+    with _serving(command, f"{url}/ping", folder / "serve.log", env=env):
+        yield url

@@ -28,7 +28,7 @@ import torch
 from regional_lstm.config_periods import Period
 from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import DataSpec, read_span, usable_ends
+from regional_lstm.data.sampling import DataSpec, hide_readings, read_span, usable_ends
 from regional_lstm.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -71,8 +71,10 @@ class TrainSampler:
         pool_tiles: int = POOL_TILES,
         refresh: int = REFRESH_TILES,
         last_n: int = 1,
+        lag_dropout: float = 0.0,
     ) -> None:
         self.reader, self.spec, self.norm = reader, spec, norm
+        self.lag_dropout = lag_dropout  # fraction of windows whose lagged readings are hidden
         self.batch_size, self.seed, self.last_n = batch_size, seed, last_n
         basins = [b for b in reader.basins if counts.get(b, 0) > 0]
         group = max(1, reader.basin_chunk)
@@ -100,7 +102,7 @@ class TrainSampler:
 
     def _allocate(self, group: int) -> None:
         days = self.spec.lookback - 1 + self.span
-        n_in, n_out = len(self.spec.dynamic), len(self.spec.targets)
+        n_in, n_out = len(self.spec.inputs), len(self.spec.targets)
         self._x = np.full((self.slots, group, days, n_in), np.nan, np.float32)
         self._y = np.full((self.slots, group, days, n_out), np.nan, np.float32)
         self._static = np.zeros((self.slots, group, len(self.spec.static)), np.float32)
@@ -200,8 +202,11 @@ class TrainSampler:
         else:
             days = end[:, None] + np.arange(1 - self.last_n, 1)
             y = self._y[slot[:, None], row[:, None], days]
+        x = self._x[slot[:, None], row[:, None], steps]
+        if self.spec.lags and self.lag_dropout:
+            hide_readings(x, self.spec, rng.random(n) < self.lag_dropout)
         return {
-            "x_dynamic": torch.from_numpy(self._x[slot[:, None], row[:, None], steps]),
+            "x_dynamic": torch.from_numpy(x),
             "x_static": torch.from_numpy(self._static[slot, row]),
             "y": torch.from_numpy(np.ascontiguousarray(y)),
             "target_std": torch.from_numpy(self._std[slot, row]),

@@ -5,6 +5,10 @@ attributes, and the targets on day t (or on its last N days: ``last_n``). A wind
 when none of its inputs is NaN and (for training) at least one supervised target is observed;
 missing targets are masked per target. Windows end inside their period; their inputs may reach
 back before the period start, never after t. Training batches come from ``pool``.
+
+With lagged streamflow (``DataSpec.lags``, Nearing et al. 2022) each day's inputs end with, per
+lag L, the standardised streamflow observed L days before and a flag that is 1 where that
+reading is missing (its value then 0): a gap in the readings never spoils a window.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from regional_lstm.data.normalize import Normalization
 from regional_lstm.data.reader import StoreReader
 
 TARGET_STD_EPS = 0.1
+LAGGED = "streamflow"  # the target whose past readings lagged inputs carry
 POOL_BASINS = 256  # basins held in memory at once per rank in validation and prediction
 
 
@@ -32,6 +37,14 @@ class DataSpec:
     static: tuple[str, ...]
     targets: tuple[str, ...]
     lookback: int
+    lags: tuple[int, ...] = ()  # days back of the streamflow readings fed as inputs
+    withhold_lags: bool = False  # predict as if no reading were available (ungauged)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The names of the model's dynamic input channels, in the order it takes them."""
+        lagged = [(f"{LAGGED}_lag{lag}", f"{LAGGED}_lag{lag}_missing") for lag in self.lags]
+        return (*self.dynamic, *(name for pair in lagged for name in pair))
 
 
 @dataclass
@@ -100,15 +113,47 @@ def read_span(
     spec: DataSpec,
     norm: Normalization,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardised inputs (basin, time, dynamic), targets (basin, time, target) and
+    """Standardised inputs (basin, time, `DataSpec.inputs`), targets (basin, time, target) and
     attributes (basin, attribute) of ``basins`` over store positions ``times``, as float32."""
+    lead = max(spec.lags, default=0)  # lagged readings reach back before the span
+    first = times.start - lead
     # Targets a store lacks are missing (prediction); training checks that it has them.
-    values = reader.read_optional(basins, [*spec.dynamic, *spec.targets], times)
+    values = reader.read_optional(
+        basins, [*spec.dynamic, *spec.targets], slice(max(first, 0), times.stop)
+    )
+    if first < 0:  # before the record: no readings
+        values = np.pad(values, ((0, 0), (-first, 0), (0, 0)), constant_values=np.nan)
     k = len(spec.dynamic)
-    x = norm.scale_dynamic(np.ascontiguousarray(values[..., :k]), spec.dynamic)
+    x = norm.scale_dynamic(np.ascontiguousarray(values[:, lead:, :k]), spec.dynamic)
     y = norm.scale_target(np.ascontiguousarray(values[..., k:]), spec.targets)
+    if spec.lags:
+        readings = y[..., spec.targets.index(LAGGED)]
+        x = np.concatenate([x, lagged_channels(readings, spec.lags, spec.withhold_lags)], axis=-1)
     static = norm.scale_static(reader.read_static(basins, spec.static), spec.static)
-    return x, y, static.astype(np.float32)
+    return x, np.ascontiguousarray(y[:, lead:]), static.astype(np.float32)
+
+
+def lagged_channels(readings: np.ndarray, lags: Sequence[int], withhold: bool) -> np.ndarray:
+    """(basin, time, 2 per lag) float32: per lag L, the reading L days before and its missing
+    flag, from standardised ``readings`` (basin, max(lags) + time) that start max(lags) days
+    before the first day. ``withhold`` marks every reading missing."""
+    lead = max(lags)
+    days = readings.shape[1] - lead
+    channels = np.empty((len(readings), days, 2 * len(lags)), np.float32)
+    for k, lag in enumerate(lags):
+        value = readings[:, lead - lag : lead - lag + days]
+        missing = np.ones_like(value, bool) if withhold else ~np.isfinite(value)
+        channels[..., 2 * k] = np.where(missing, 0.0, value)
+        channels[..., 2 * k + 1] = missing
+    return channels
+
+
+def hide_readings(batch_x: np.ndarray, spec: DataSpec, hidden: np.ndarray) -> None:
+    """Mark every lagged reading of the windows ``hidden`` (batch booleans) missing, in place:
+    training on such windows teaches the model to predict without readings."""
+    first = len(spec.dynamic)
+    batch_x[hidden, :, first::2] = 0.0
+    batch_x[hidden, :, first + 1 :: 2] = 1.0
 
 
 def load_block(

@@ -106,7 +106,7 @@ def prediction_macs(cards: Sequence[ModelCard], n_basins: int, period: Period, m
     total = 0.0
     for card in cards:
         spec = card.model
-        inputs = len(card.data.dynamic) + len(card.data.static)
+        inputs = len(card.data.inputs) + len(card.data.static)
         layer_inputs = inputs + (spec.num_layers - 1) * spec.hidden_size
         per_step = 4 * spec.hidden_size * (layer_inputs + spec.num_layers * spec.hidden_size)
         steps = card.data.lookback if mode == "exact" else 1

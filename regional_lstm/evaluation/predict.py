@@ -14,7 +14,14 @@ from regional_lstm.accelerator import autocast, to_device
 from regional_lstm.artifacts import ModelCard
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import POOL_BASINS, BasinBlock, gather_windows, iter_blocks
+from regional_lstm.data.sampling import (
+    LAGGED,
+    POOL_BASINS,
+    BasinBlock,
+    gather_windows,
+    iter_blocks,
+    lagged_channels,
+)
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.progress import progress
 
@@ -280,8 +287,10 @@ def predict_frame(
     """Predict from a long table: one row per basin and day with the model's inputs.
 
     Columns: ``basin``, ``date``, every dynamic input and every static attribute (constant
-    within a basin). Returns ``basin``, ``date`` and one column per target in store units;
-    days without ``lookback`` gap-free days of inputs before them get NaN.
+    within a basin); for a model with lagged streamflow also ``streamflow``, the readings in
+    mm/day (empty or NaN where there is none; the column may be left out). Returns ``basin``,
+    ``date`` and one column per target in store units; days without ``lookback`` gap-free days
+    of inputs before them get NaN.
     """
     dynamic, static, targets = (
         list(card.data.dynamic),
@@ -302,6 +311,8 @@ def predict_frame(
         rows = rows.reindex(time)
         # A copy: scaling works in place, and pandas may hand out a read-only view.
         x = norm.scale_dynamic(rows[dynamic].to_numpy(np.float32, copy=True)[None], dynamic)
+        if card.data.lags:
+            x = np.concatenate([x, _frame_readings(rows, card)], axis=-1)
         attributes = rows[static].dropna().iloc[:1].to_numpy(np.float64, copy=True)
         if static and len(attributes) == 0:
             raise RegionalLSTMError(f"basin {basin}: no values for its static attributes")
@@ -330,6 +341,16 @@ def predict_frame(
             )
         )
     return pd.concat(parts, ignore_index=True)
+
+
+def _frame_readings(rows: pd.DataFrame, card: ModelCard) -> np.ndarray:
+    """The lagged-streamflow channels of one basin's rows (`sampling.lagged_channels`)."""
+    lead = max(card.data.lags)
+    readings = np.full((1, lead + len(rows), 1), np.nan, np.float32)
+    if LAGGED in rows:
+        readings[0, lead:, 0] = pd.to_numeric(rows[LAGGED], errors="coerce").to_numpy(np.float32)
+    scaled = card.normalization.scale_target(readings, [LAGGED])[..., 0]
+    return lagged_channels(scaled, card.data.lags, card.data.withhold_lags)
 
 
 @contextmanager

@@ -55,9 +55,18 @@ class EntityAwareLSTM(nn.Module):
         # Not persistent: they follow from the spec, and the state_dict stays plain weights.
         self.register_buffer("input_mask", input_mask, persistent=False)
         self.register_buffer("hidden_mask", hidden_mask, persistent=False)
+        self.baked = False  # weights masked once for good: plain nn.LSTM calls (`bake_masks`)
         with torch.no_grad():
             self.recurrent.weight_ih_l0.mul_(input_mask)
             self.recurrent.weight_hh_l0.mul_(hidden_mask)
+
+    @torch.no_grad()
+    def bake_masks(self) -> None:
+        """Mask the weights in place and call the fused LSTM directly from now on: for a frozen
+        copy that tracers take as is (TorchScript cannot trace `functional_call`)."""
+        for name, weight in self.masked_weights().items():
+            getattr(self.recurrent, name).copy_(weight)
+        self.baked = True
 
     def input_gate(self, static: Tensor) -> Tensor:
         """The EA layer's input gate (batch, hidden): a learned embedding of each basin."""
@@ -79,6 +88,8 @@ class EntityAwareLSTM(nn.Module):
         """(batch, seq, input) and (batch, static) -> last layer's outputs (batch, seq, hidden)
         and the (h, c) state after the last step (``state``: where to start; None is zeros)."""
         inputs = with_static_at_every_step(x_dynamic, static)
+        if self.baked:
+            return self.recurrent(inputs, state)
         return functional_call(self.recurrent, self.masked_weights(), (inputs, state))
 
 

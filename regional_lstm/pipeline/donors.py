@@ -19,8 +19,11 @@ from regional_lstm.artifacts import ENSEMBLE_MANIFEST, ModelCard, load_members, 
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError, RegionalLSTMError
+from regional_lstm.evaluation.carry import weights_fingerprint
 from regional_lstm.evaluation.predict import predict_members
+from regional_lstm.pipeline.layout import project_model
 from regional_lstm.tracking.models import download_model, registry_lineage
+from regional_lstm.tracking.store import resolve_tracking_uri
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,41 @@ def attribute_range_report(
         for basin, row in zip(basins, outside, strict=True)
         if row.any()
     }
+
+
+def resolve_model(model: str, tracking_uri: str | None, download: Path) -> Donor:
+    """A model named on the command line, whatever form it is given in (a project directory
+    means its saved model); registry models are downloaded into ``download``."""
+    reference = str(model)
+    path = Path(reference)
+    if not reference.startswith(("models:/", "runs:/")):
+        if path.is_dir() and (path / "models").is_dir():
+            reference = str(project_model(path.absolute()))
+        elif not path.exists():
+            raise ConfigError(
+                f"{model}: no such model (a project, best_model.pt, ensemble folder, "
+                "models:/NAME@ALIAS or runs:/ID/model)"
+            )
+    registry = reference.startswith(("models:/", "runs:/"))
+    uri = tracking_uri or (resolve_tracking_uri() if registry else "")
+    try:
+        return load_donor(reference, uri, download)
+    except ConfigError as error:
+        raise ConfigError(str(error).removeprefix("LSTM_PRETRAINED_MODEL ")) from None
+
+
+def model_identity(donor: Donor) -> dict[str, str]:
+    """What identifies the model: its reference, files, registry name and version, weights."""
+    lineage = donor.lineage
+    identity = {
+        "model_reference": donor.reference,
+        "model_path": str(donor.path),
+        "model_members": str(len(donor.members)),
+        "model_weights_sha256": weights_fingerprint([m for m, _ in donor.members]),
+    }
+    for key in ("model", "version", "run_id"):
+        if f"regional_lstm.donor_{key}" in lineage:
+            identity[f"model_{'name' if key == 'model' else key}"] = lineage[
+                f"regional_lstm.donor_{key}"
+            ]
+    return identity

@@ -51,6 +51,7 @@ def make_plan(config: Config) -> TrainingPlan:
         tuple(config.STATIC_ATTRIBUTES),
         targets,
         int(config.LSTM_LOOKBACK),
+        lags=tuple(config.LSTM_LAGGED_STREAMFLOW),
     )
     last_n = int(config.LSTM_PREDICT_LAST_N)
     # One read of every block serves both the normalisation and the window statistics.
@@ -74,7 +75,7 @@ def make_plan(config: Config) -> TrainingPlan:
             f"observed target in {config.train_period}"
         )
     model = ModelSpec(
-        n_dynamic=len(data.dynamic),
+        n_dynamic=len(data.inputs),
         n_static=len(data.static),
         hidden_size=int(config.LSTM_HIDDEN_SIZE),
         num_layers=int(config.LSTM_NUM_LAYERS),
@@ -125,6 +126,7 @@ def schedule(config: Config) -> dict:
         "loss": config.LSTM_LOSS,
         "gradient_clip": float(config.LSTM_GRADIENT_CLIP),
         "mixed_precision": config.LSTM_MIXED_PRECISION,
+        "lag_dropout": float(config.LSTM_LAGGED_STREAMFLOW_DROPOUT),
         "samples_per_epoch": config.LSTM_SAMPLES_PER_EPOCH,
         "seed": int(config.SEED),
     }

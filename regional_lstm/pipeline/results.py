@@ -26,6 +26,7 @@ from regional_lstm.evaluation.outputs import (
 )
 from regional_lstm.evaluation.plots import plot_nse_cdf
 from regional_lstm.evaluation.predict import predict_mc_dropout, predict_period
+from regional_lstm.evaluation.readings import log_readings, predicted_days, withheld
 from regional_lstm.evaluation.uncertainty import (
     combine_members,
     ensemble_metrics,
@@ -56,6 +57,7 @@ def evaluate_project(
     mc_dropout: int | None = None,
     mode: str | None = None,
     distribute: bool | None = None,
+    withhold_readings: bool = False,
 ) -> Evaluation:
     """Predict the evaluation period (VALIDATION_PERIOD unless ``period``) for every basin.
 
@@ -67,9 +69,12 @@ def evaluate_project(
     with each basin's ``NSE_stateful`` and ``NSE_exact_minus_stateful`` added to metrics.csv.
     ``distribute`` spreads the prediction over Ray workers (True), keeps it in this process
     (False), or (None) spreads it when that is estimated to pay (`predict_members_distributed`).
+    ``withhold_readings`` predicts a model with lagged streamflow as if no reading existed.
     """
     project_dir = Path(project_dir).absolute()
     saved, manifest = load_members(project_model(project_dir))
+    if withhold_readings:
+        saved = withheld(saved, str(project_dir))
     model, card = saved[0]
     reader = StoreReader(saved_location(card.config))
     if period is None:
@@ -111,6 +116,7 @@ def evaluate_project(
             spread=distribute,
             **on,
         )
+    log_readings(reader, card, period, predicted_days(members[0]))
     if mode == "both":
         extra = mode_difference(members[0], stateful)
     statistic = manifest.get("statistic", "mean")

@@ -105,6 +105,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
         samples_per_epoch=plan.samples_per_epoch,
         target_std=plan.target_std,
         last_n=plan.predict_last_n,
+        lag_dropout=plan.lag_dropout,
     )
     loss_fn = LOSSES[plan.loss](plan.loss_weights)
     scored = list(plan.validation_basins or plan.basins)

@@ -40,3 +40,4 @@ class TrainingPlan:
     validation_basins: tuple[str, ...] | None = None  # early-stopping sample (None: all basins)
     predict_last_n: int = 1  # days supervised at the end of every window (seq-to-seq when > 1)
     mixed_precision: str = "none"  # autocast dtype of forward and loss: none, bf16 or fp16
+    lag_dropout: float = 0.0  # fraction of training windows whose lagged readings are hidden

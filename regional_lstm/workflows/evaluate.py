@@ -23,11 +23,13 @@ def evaluate_tracked(
     plots: bool = True,
     mc_dropout: int | None = None,
     mode: str | None = None,
+    withhold_readings: bool = False,
 ) -> Evaluation:
     """``regional-lstm evaluate``: evaluate a saved model as its own MLflow run.
 
     ``period`` defaults to the model's VALIDATION_PERIOD; text such as ``"2005,2010"`` or
-    ``"2005-10-01,2010-09-30"`` is parsed as in the config.
+    ``"2005-10-01,2010-09-30"`` is parsed as in the config. ``withhold_readings`` scores a model
+    with lagged streamflow as if no reading existed (every basin ungauged).
     """
     if isinstance(period, str):
         try:
@@ -45,9 +47,16 @@ def evaluate_tracked(
     source = card.training.get("mlflow_run_id")
     if source:
         tracked.set_tags({"regional_lstm.trained_in_run": source})
+    if withhold_readings:
+        tracked.set_tags({"regional_lstm.readings": "withheld"})
     with closing(tracked):
         evaluation = evaluate_project(
-            project_dir, period=period, plots=plots, mc_dropout=mc_dropout, mode=mode
+            project_dir,
+            period=period,
+            plots=plots,
+            mc_dropout=mc_dropout,
+            mode=mode,
+            withhold_readings=withhold_readings,
         )
         log_results(tracked, evaluation.summary, evaluation.results_dir)
     logger.info(f"MLflow run {tracked.run_id} in {tracked.uri}")

@@ -19,27 +19,27 @@ import numpy as np
 import pandas as pd
 
 from regional_lstm import __version__
+from regional_lstm.artifacts import ModelCard
 from regional_lstm.config_periods import Period
 from regional_lstm.data.ingest.common import read_basin_list
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import ConfigError, RegionalLSTMError
-from regional_lstm.evaluation.carry import (
-    load_state,
-    save_state,
-    simulate_carried,
-    weights_fingerprint,
-)
+from regional_lstm.evaluation.carry import load_state, save_state, simulate_carried
 from regional_lstm.evaluation.predict import check_mode, simulate_members
 from regional_lstm.evaluation.prediction_files import (
     DATASET_SUFFIXES,
     write_predictions_csv,
     write_predictions_dataset,
 )
+from regional_lstm.evaluation.readings import log_readings, withheld
 from regional_lstm.evaluation.uncertainty import BAND, ensemble_columns
 from regional_lstm.locations import Location, location
-from regional_lstm.pipeline.donors import Donor, attribute_range_report, load_donor
-from regional_lstm.pipeline.layout import project_model
-from regional_lstm.tracking.store import resolve_tracking_uri
+from regional_lstm.pipeline.donors import (
+    Donor,
+    attribute_range_report,
+    model_identity,
+    resolve_model,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +67,14 @@ def predict(
     state_in: str | Path | None = None,
     state_out: str | Path | None = None,
     tracking_uri: str | None = None,
+    withhold_readings: bool = False,
 ) -> PredictOutcome:
     """Predict ``basins`` (default: all in the store) over ``period`` with ``model``.
 
     ``model``: a project directory, a ``best_model.pt``, an ensemble folder or its manifest,
     ``models:/NAME@ALIAS`` or ``runs:/ID/model`` (from ``tracking_uri``, default the usual).
-    ``basins``: ids, or a file of one id per line.
+    ``basins``: ids, or a file of one id per line. A model with lagged streamflow reads the
+    store's readings where it has them, unless ``withhold_readings``.
     """
     period = _period(period)
     if mode not in ("exact", "stateful"):
@@ -80,14 +82,14 @@ def predict(
     if mode == "exact" and (state_in or state_out):
         raise ConfigError("--state-in and --state-out carry the LSTM state: use --mode stateful")
     with tempfile.TemporaryDirectory(prefix="regional-lstm-model-") as download:
-        donor = _donor(model, tracking_uri, Path(download))
+        donor = resolve_model(model, tracking_uri, Path(download))
         reader = StoreReader(location(store))
         if isinstance(basins, str | Path):
             basins = read_basin_list(basins)
         basins = list(basins or reader.basins)
         state = load_state(state_in) if state_in else None
         _check_inputs(donor, reader, basins, period, resumed=state is not None)
-        members = donor.members
+        members = withheld(donor.members, model) if withhold_readings else donor.members
         check_mode([card for _, card in members], mode)
         if mode == "stateful":
             simulated, after = simulate_carried(members, reader, basins, period, state=state)
@@ -98,7 +100,11 @@ def predict(
     targets = list(donor.card.data.targets)
     series = _combined(simulated, basins, targets)
     gaps = _report_gaps(series[targets[0]], basins)
-    identity = _identity(donor, mode)
+    card = members[0][1]
+    if "streamflow" in series:
+        predicted = dict(zip(basins, np.isfinite(series["streamflow"]), strict=True))
+        log_readings(reader, card, period, predicted)
+    identity = model_identity(donor) | {"prediction_mode": mode} | _readings(card)
     out = Path(out).absolute()
     area = _areas(reader, basins)
     if out.suffix in DATASET_SUFFIXES:
@@ -139,26 +145,6 @@ def _period(period: str | Period) -> Period:
         return Period.parse(period)
     except (ValueError, TypeError) as error:
         raise ConfigError(f"--period {period!r}: {error}") from None
-
-
-def _donor(model: str, tracking_uri: str | None, download: Path) -> Donor:
-    """The model, whatever form it is given in; a project directory means its saved model."""
-    reference = str(model)
-    path = Path(reference)
-    if not reference.startswith(("models:/", "runs:/")):
-        if path.is_dir() and (path / "models").is_dir():
-            reference = str(project_model(path.absolute()))
-        elif not path.exists():
-            raise ConfigError(
-                f"{model}: no such model (a project, best_model.pt, ensemble folder, "
-                "models:/NAME@ALIAS or runs:/ID/model)"
-            )
-    registry = reference.startswith(("models:/", "runs:/"))
-    uri = tracking_uri or (resolve_tracking_uri() if registry else "")
-    try:
-        return load_donor(reference, uri, download)
-    except ConfigError as error:
-        raise ConfigError(str(error).removeprefix("LSTM_PRETRAINED_MODEL ")) from None
 
 
 def _check_inputs(
@@ -235,19 +221,9 @@ def _areas(reader: StoreReader, basins: list[str]) -> np.ndarray:
     return reader.read_static(basins, ["area"])[:, 0]
 
 
-def _identity(donor: Donor, mode: str) -> dict[str, str]:
-    """What identifies the model: its reference, files, registry name and version, weights."""
-    lineage = donor.lineage
-    identity = {
-        "model_reference": donor.reference,
-        "model_path": str(donor.path),
-        "model_members": str(len(donor.members)),
-        "model_weights_sha256": weights_fingerprint([m for m, _ in donor.members]),
-        "prediction_mode": mode,
-    }
-    for key in ("model", "version", "run_id"):
-        if f"regional_lstm.donor_{key}" in lineage:
-            identity[f"model_{'name' if key == 'model' else key}"] = lineage[
-                f"regional_lstm.donor_{key}"
-            ]
-    return identity
+def _readings(card: ModelCard) -> dict[str, str]:
+    """For a model with lagged streamflow: its lags and whether the readings were used."""
+    if not card.data.lags:
+        return {}
+    used = "withheld" if card.data.withhold_lags else "used where the store has them"
+    return {"lagged_streamflow_days": ",".join(map(str, card.data.lags)), "readings": used}
