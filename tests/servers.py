@@ -3,6 +3,7 @@ server) and an `mlflow server`. Each runs in its own process and logs its reques
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -103,15 +104,16 @@ def mlflow_server(folder: Path) -> Iterator[tuple[str, Path]]:
         *("--artifacts-destination", str(artifacts), "--workers", "1"),
     ]
     uri = f"http://127.0.0.1:{port}"
-    with _serving(command, f"{uri}/health", folder / "server.log"):
+    # Without the server's job runners (MLflow 3's GenAI evaluation jobs, unused here): five
+    # more Python processes otherwise start beside it and poll.
+    env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    with _serving(command, f"{uri}/health", folder / "server.log", env=env):
         yield uri, artifacts
 
 
 @contextmanager
 def model_server(model_uri: str, tracking_uri: str, folder: Path) -> Iterator[str]:
     """`mlflow models serve` of ``model_uri`` in this environment: its base URL."""
-    import os
-
     port = free_port()
     command = [
         *(sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri),

@@ -48,6 +48,7 @@ def test_the_exported_file_alone_predicts_what_the_toolkit_does(project, fmt, tm
     frames = predict_period(model, card, reader, BASINS, period)
     toolkit = np.concatenate([frames[b]["streamflow_sim"].to_numpy() for b in BASINS])
     assert ours.shape == (len(BASINS) * len(ends),)
+    print(f"{fmt} vs toolkit: max |diff| {abs(ours - toolkit).max():.2e} mm/day")  # with -s
     np.testing.assert_allclose(ours, toolkit, rtol=1e-4, atol=1e-4)
 
     description = json.loads(sidecar.read_text())

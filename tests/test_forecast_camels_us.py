@@ -118,6 +118,7 @@ def test_the_exported_model_predicts_what_the_toolkit_does(project, gauge_down, 
         model, card, reader, BASINS, Period(reader.time[ends[0]], reader.time[ends[-1]])
     )
     toolkit = np.concatenate([frames[b]["streamflow_sim"].to_numpy() for b in BASINS])
+    print(f"{fmt} vs toolkit: max |diff| {abs(ours - toolkit).max():.2e} mm/day")  # with -s
     np.testing.assert_allclose(ours, toolkit, rtol=1e-4, atol=1e-4)
 
 
@@ -138,4 +139,6 @@ def test_the_served_model_answers_with_the_toolkit_s_predictions(project, tmp_pa
     expected = predict_frame(model, card, table)
     assert served["streamflow"].notna().sum() == 2 * (181 - 89)
     both = served["streamflow"].notna()
+    gap = (served["streamflow"][both] - expected["streamflow"][both]).abs().max()
+    print(f"served vs toolkit: max |diff| {gap:.2e} mm/day")  # with -s
     np.testing.assert_allclose(served["streamflow"][both], expected["streamflow"][both], rtol=1e-5)
