@@ -20,7 +20,7 @@ CLUSTER_TESTS = "tests/cluster/"  # ... and those that bring up a multi-node clu
 
 def pytest_xdist_make_scheduler(config, log):
     """The tests under tests/ray/ run in one xdist worker, in order, those under tests/cluster/
-    in the other, in order; the rest are spread.
+    in another, in order; the rest are spread over whichever worker is free.
 
     One shared Ray per session (a second local Ray started beside it makes the State API
     fail), and each Ray test module trains its models once in a module fixture. The cluster
