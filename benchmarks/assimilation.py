@@ -6,7 +6,8 @@ same (experiments/camels_us.yaml with a shorter schedule), scored on the test pe
 - lag-1 readings available: the lagged model as `evaluate` runs it, reading the store's
   observation of the day before each prediction (missing where the gauge has none);
 - all readings withheld: the same model with ``--withhold-readings`` (as in an ungauged basin);
-- without the feature: the model trained without lagged inputs.
+- without the feature: the model trained without lagged inputs;
+- persistence, for scale: tomorrow's flow is today's reading (no model).
 
 Prints a table of median and mean NSE and median KGE over the 30 basins, how many test days had
 a reading, and the per-basin NSE differences. Training uses 2 Ray workers x 1 thread as
@@ -85,6 +86,7 @@ def main() -> None:
             ),
             "without the feature": evaluate_project(configs["plain"].PROJECT_DIR),
         }
+    persistence = _persistence(configs["plain"], scores["without the feature"].metrics.index)
     rows = {
         label: {
             "median NSE": e.metrics["NSE"].median(),
@@ -93,6 +95,12 @@ def main() -> None:
             "basins": len(e.metrics),
         }
         for label, e in scores.items()
+    }
+    rows["persistence (yesterday's reading)"] = {
+        "median NSE": persistence.median(),
+        "mean NSE": persistence.mean(),
+        "median KGE": float("nan"),
+        "basins": len(persistence),
     }
     table = pd.DataFrame(rows).T
     print(
@@ -110,6 +118,19 @@ def main() -> None:
     )
     for name, value in seconds.items():
         print(f"training {name}: {value / 60:.1f} min")
+
+
+def _persistence(config, basins) -> pd.Series:
+    """Per basin, the NSE over the test period of predicting each day's flow by the reading of
+    the day before (days with both)."""
+    from regional_lstm.data.reader import StoreReader
+    from regional_lstm.evaluation.metrics import nse
+
+    reader = StoreReader(config.store)
+    period = config.VALIDATION_PERIOD
+    days = reader.time_slice(period.start, period.end)
+    flow = reader.read_optional(list(basins), ["streamflow"], slice(days.start - 1, days.stop))
+    return pd.Series([nse(row[1:, 0], row[:-1, 0]) for row in flow], index=list(basins), name="NSE")
 
 
 if __name__ == "__main__":
