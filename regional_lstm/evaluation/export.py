@@ -166,6 +166,13 @@ def export_model(
 
 def _to_onnx(wrapped: nn.Module, example: tuple[Tensor, Tensor], buffer: io.BytesIO) -> None:
     """torch.export's ONNX exporter, the batch dimension left free."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise RegionalLSTMError(
+            "ONNX export needs onnx and onnxscript: pip install 'regional-lstm[onnx]'"
+        ) from None
     batch = torch.export.Dim("batch", min=1)
     program = torch.onnx.export(
         wrapped,
