@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from regional_lstm.atomic import write_text
+from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.metrics import compute_metrics, summarize
 from regional_lstm.units import convert
+
+SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+
+
+def safe_file_id(basin: str) -> str:
+    """``basin`` for a file name; an id that is not one (``../x``, ``a/b``) is refused."""
+    if not SAFE_ID.fullmatch(basin) or basin in (".", ".."):
+        raise RegionalLSTMError(f"basin id {basin!r} cannot be part of a file name")
+    return basin
 
 
 def mm_per_day_to_m3s(q: np.ndarray | pd.Series, area_km2: float) -> np.ndarray | pd.Series:
@@ -35,7 +46,7 @@ def prediction_table(frame: pd.DataFrame, area_km2: float, snow: bool) -> pd.Dat
 
 def write_predictions(results_dir: Path, basin: str, table: pd.DataFrame) -> Path:
     """``<basin>_LSTM_predictions.csv``; missing values stay empty cells on their dates."""
-    return write_text(results_dir / f"{basin}_LSTM_predictions.csv", dated_csv(table))
+    return write_text(results_dir / f"{safe_file_id(basin)}_LSTM_predictions.csv", dated_csv(table))
 
 
 def dated_csv(table: pd.DataFrame) -> str:

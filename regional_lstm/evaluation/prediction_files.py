@@ -22,24 +22,15 @@ import pandas as pd
 import xarray as xr
 
 from regional_lstm.atomic import atomic_path, replace_dir
-from regional_lstm.errors import RegionalLSTMError
-from regional_lstm.evaluation.outputs import dated_csv, mm_per_day_to_m3s
+from regional_lstm.evaluation.outputs import dated_csv, mm_per_day_to_m3s, safe_file_id
 
 logger = logging.getLogger(__name__)
 
 UNITS = {"streamflow": "mm/day", "swe": "mm"}
 DATASET_SUFFIXES = (".zarr", ".nc")
+
+
 # A basin id becomes part of a file name only if it cannot name another folder.
-SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
-
-
-def safe_file_id(basin: str) -> str:
-    """``basin`` for a file name; an id that is not one (``../x``, ``a/b``) is refused."""
-    if not SAFE_ID.fullmatch(basin) or basin in (".", ".."):
-        raise RegionalLSTMError(f"basin id {basin!r} cannot be part of a file name")
-    return basin
-
-
 def write_predictions_dataset(
     path: Path,
     dates: pd.DatetimeIndex,

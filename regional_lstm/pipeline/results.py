@@ -21,6 +21,7 @@ from regional_lstm.evaluation.metrics import nse
 from regional_lstm.evaluation.outputs import (
     metrics_table,
     prediction_table,
+    safe_file_id,
     write_metrics,
     write_predictions,
 )
@@ -158,6 +159,8 @@ def write_results(
     add coverage, CRPS and each member's NSE. ``extra`` columns (per basin) join metrics.csv.
     """
     basins = list(members[0])
+    for basin in basins:  # ids name the files: refuse one that is a path before writing any
+        safe_file_id(basin)
     reader.require(["area"], ("basin",), "static attribute")
     areas = reader.read_static(basins, ["area"])[:, 0]
     if len(members) == 1:
