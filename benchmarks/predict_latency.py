@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -64,27 +65,12 @@ def main() -> None:
         gap = max(abs(float(continued[0][b][0, 0] - windows[0][b][0, 0])) for b in basins)
 
         state_file = workdir / "state.safetensors"
-        predict(
-            str(project),
-            reader.path,
-            str(month),
-            workdir / "month",
-            mode="stateful",
-            state_out=state_file,
-        )
+        run = partial(predict, str(project), reader.path)  # the whole command, as the CLI runs it
+        run(str(month), workdir / "month", mode="stateful", state_out=state_file)
         whole_carried = timed(
-            lambda: predict(
-                str(project),
-                reader.path,
-                str(tomorrow),
-                workdir / "day_c",
-                mode="stateful",
-                state_in=state_file,
-            )
+            lambda: run(str(tomorrow), workdir / "day_c", mode="stateful", state_in=state_file)
         )
-        whole_exact = timed(
-            lambda: predict(str(project), reader.path, str(tomorrow), workdir / "day_e")
-        )
+        whole_exact = timed(lambda: run(str(tomorrow), workdir / "day_e"))
 
     n = len(basins)
     per_carried = 1000 * statistics.median(carried) / n

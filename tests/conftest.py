@@ -174,6 +174,29 @@ def tiny_store(tmp_path_factory) -> Path:
     )
 
 
+def edited_store(source, path: Path, edit) -> Path:
+    """A new store at ``path``: ``source`` loaded, changed by ``edit(dataset) -> dataset``, and
+    written afresh (the source's chunk encodings dropped, so any edit can be written)."""
+    import xarray as xr
+
+    ds = xr.open_zarr(source).load()
+    for variable in ds.variables.values():
+        variable.encoding = {}
+    edit(ds).to_zarr(path, consolidated=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def forcings(tiny_store, tmp_path_factory) -> Path:
+    """The tiny store without observations (no streamflow, no swe): an operational store with
+    no gauge readings."""
+
+    def drop(ds):
+        return ds.drop_vars(["streamflow", "swe"], errors="ignore")
+
+    return edited_store(tiny_store, tmp_path_factory.mktemp("forcings") / "forcings.zarr", drop)
+
+
 def tiny_config(store: Path, project: Path, **overrides):
     """A small, fast training config over ``tiny_store`` (1990-1993)."""
     from regional_lstm.config import Config

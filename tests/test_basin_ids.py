@@ -4,11 +4,16 @@ evaluated, but no result file is written under a name built from it, inside or o
 from __future__ import annotations
 
 import pytest
-import xarray as xr
 
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.pipeline.results import evaluate_project
-from tests.conftest import assert_one_line_error, run_cli, tiny_config, train_in_process
+from tests.conftest import (
+    assert_one_line_error,
+    edited_store,
+    run_cli,
+    tiny_config,
+    train_in_process,
+)
 
 HOSTILE = "../../../x"
 
@@ -16,13 +21,12 @@ HOSTILE = "../../../x"
 @pytest.fixture(scope="module")
 def hostile_store(tiny_store, tmp_path_factory):
     """The tiny store with its last basin renamed to a relative path."""
-    ds = xr.open_zarr(tiny_store).load()
-    for variable in ds.variables.values():
-        variable.encoding = {}
-    ds = ds.assign_coords(basin=[*ds["basin"].values[:-1].tolist(), HOSTILE])
+
+    def rename(ds):
+        return ds.assign_coords(basin=[*ds["basin"].values[:-1].tolist(), HOSTILE])
+
     path = tmp_path_factory.mktemp("hostile") / "deep" / "er" / "store.zarr"
-    ds.to_zarr(path, consolidated=True)
-    return path
+    return edited_store(tiny_store, path, rename)
 
 
 def test_results_are_refused_before_any_file_is_written(hostile_store, tmp_path):

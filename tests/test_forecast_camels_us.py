@@ -19,7 +19,13 @@ from regional_lstm.tracking.models import log_model, register
 from regional_lstm.tracking.runs import closing, start_run
 from regional_lstm.workflows.export import export
 from regional_lstm.workflows.predict import predict
-from tests.conftest import NH_CAMELS_US, model_input, tiny_config, train_in_process
+from tests.conftest import (
+    NH_CAMELS_US,
+    edited_store,
+    model_input,
+    tiny_config,
+    train_in_process,
+)
 from tests.interop import physical_windows, run_alone, served_predictions
 
 BASINS = ["01022500", "01547700", "02064000", "03015500"]
@@ -49,13 +55,13 @@ def project(shared_data, tmp_path_factory):
 def gauge_down(project, tmp_path_factory):
     """The store with every gauge down for three weeks of March 2002."""
     config, _ = project
-    ds = xr.open_zarr(config.store.url).load()
-    for variable in ds.variables.values():
-        variable.encoding = {}
-    ds["streamflow"].loc[{"time": slice("2002-03-01", "2002-03-21")}] = np.nan
+
+    def down(ds):
+        ds["streamflow"].loc[{"time": slice("2002-03-01", "2002-03-21")}] = np.nan
+        return ds
+
     path = tmp_path_factory.mktemp("gauge_down") / "store.zarr"
-    ds.to_zarr(path, consolidated=True)
-    return path
+    return edited_store(config.store.url, path, down)
 
 
 def _flow(folder, basin):

@@ -8,7 +8,6 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 from regional_lstm.artifacts import load_model
 from regional_lstm.config_periods import Period
@@ -39,17 +38,6 @@ def project(tiny_store, tmp_path_factory):
     config = tiny_config(tiny_store, tmp_path_factory.mktemp("lagged") / "project", **LAGGED)
     train_in_process(config)
     return config
-
-
-@pytest.fixture(scope="module")
-def forcings(tiny_store, tmp_path_factory):
-    """The tiny store without streamflow: an operational store with no gauge readings."""
-    ds = xr.open_zarr(tiny_store).drop_vars(["streamflow", "swe"], errors="ignore").load()
-    for variable in ds.variables.values():
-        variable.encoding = {}
-    path = tmp_path_factory.mktemp("forcings") / "forcings.zarr"
-    ds.to_zarr(path, consolidated=True)
-    return path
 
 
 def _identity(names) -> Normalization:

@@ -16,7 +16,13 @@ from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.carry import load_state
 from regional_lstm.pipeline.results import evaluate_project
 from regional_lstm.workflows.predict import predict
-from tests.conftest import assert_one_line_error, run_cli, tiny_config, train_in_process
+from tests.conftest import (
+    assert_one_line_error,
+    edited_store,
+    run_cli,
+    tiny_config,
+    train_in_process,
+)
 
 BASINS = [f"syn{i:04d}" for i in range(1, 7)]
 GAP = slice("1993-06-25", "1993-07-03")  # prcp missing for syn0002, across the runs' boundary
@@ -30,26 +36,14 @@ def project(tiny_store, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def forcings(tiny_store, tmp_path_factory):
-    """The tiny store without observations (no streamflow, no swe), as an operational store."""
-    ds = xr.open_zarr(tiny_store).drop_vars(["streamflow", "swe"], errors="ignore").load()
-    for variable in ds.variables.values():
-        variable.encoding = {}
-    path = tmp_path_factory.mktemp("forcings") / "forcings.zarr"
-    ds.to_zarr(path, consolidated=True)
-    return path
-
-
-@pytest.fixture(scope="module")
 def gappy(tiny_store, tmp_path_factory):
     """The tiny store with a week of prcp missing for syn0002 around 1993-06-30."""
-    ds = xr.open_zarr(tiny_store).load()
-    for variable in ds.variables.values():
-        variable.encoding = {}
-    ds["prcp"].loc[{"basin": "syn0002", "time": GAP}] = np.nan
-    path = tmp_path_factory.mktemp("gappy") / "gappy.zarr"
-    ds.to_zarr(path, consolidated=True)
-    return path
+
+    def gap(ds):
+        ds["prcp"].loc[{"basin": "syn0002", "time": GAP}] = np.nan
+        return ds
+
+    return edited_store(tiny_store, tmp_path_factory.mktemp("gappy") / "gappy.zarr", gap)
 
 
 def _csv(folder, basin):
@@ -165,10 +159,7 @@ def test_bad_inputs_are_refused_in_one_line(project, forcings, tiny_store, tmp_p
     pickled = tmp_path / "pickled.safetensors"
     torch.save({"h": torch.zeros(1)}, pickled)
     refused("not a state file", mode="stateful", state_in=pickled, period="1993-07-01,1993-07-31")
-    ds = xr.open_zarr(forcings).drop_vars("tmax").load()
-    for variable in ds.variables.values():
-        variable.encoding = {}
-    ds.to_zarr(tmp_path / "no_tmax.zarr", consolidated=True)
+    edited_store(forcings, tmp_path / "no_tmax.zarr", lambda ds: ds.drop_vars("tmax"))
     refused("no dynamic input 'tmax'", store=tmp_path / "no_tmax.zarr")
 
 

@@ -116,13 +116,8 @@ def read_span(
     """Standardised inputs (basin, time, `DataSpec.inputs`), targets (basin, time, target) and
     attributes (basin, attribute) of ``basins`` over store positions ``times``, as float32."""
     lead = max(spec.lags, default=0)  # lagged readings reach back before the span
-    first = times.start - lead
     # Targets a store lacks are missing (prediction); training checks that it has them.
-    values = reader.read_optional(
-        basins, [*spec.dynamic, *spec.targets], slice(max(first, 0), times.stop)
-    )
-    if first < 0:  # before the record: no readings
-        values = np.pad(values, ((0, 0), (-first, 0), (0, 0)), constant_values=np.nan)
+    values = read_back(reader, basins, [*spec.dynamic, *spec.targets], times, lead)
     k = len(spec.dynamic)
     x = norm.scale_dynamic(np.ascontiguousarray(values[:, lead:, :k]), spec.dynamic)
     y = norm.scale_target(np.ascontiguousarray(values[..., k:]), spec.targets)
@@ -131,6 +126,18 @@ def read_span(
         x = np.concatenate([x, lagged_channels(readings, spec.lags, spec.withhold_lags)], axis=-1)
     static = norm.scale_static(reader.read_static(basins, spec.static), spec.static)
     return x, np.ascontiguousarray(y[:, lead:]), static.astype(np.float32)
+
+
+def read_back(
+    reader: StoreReader, basins: Sequence[str], names: Sequence[str], times: slice, lead: int
+) -> np.ndarray:
+    """``names`` of ``basins`` over store positions ``times`` and the ``lead`` days before,
+    (basin, lead + time, name); NaN where absent, or before the record's first day."""
+    first = times.start - lead
+    values = reader.read_optional(basins, list(names), slice(max(first, 0), times.stop))
+    if first < 0:
+        values = np.pad(values, ((0, 0), (-first, 0), (0, 0)), constant_values=np.nan)
+    return values
 
 
 def lagged_channels(readings: np.ndarray, lags: Sequence[int], withhold: bool) -> np.ndarray:

@@ -19,7 +19,7 @@ from torch import nn
 from regional_lstm.artifacts import ModelCard
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
-from regional_lstm.data.sampling import LAGGED, POOL_BASINS
+from regional_lstm.data.sampling import LAGGED, POOL_BASINS, read_back
 from regional_lstm.errors import RegionalLSTMError
 
 logger = logging.getLogger(__name__)
@@ -50,14 +50,12 @@ def count_readings(
         return 0, int(sum(days.sum() for days in predicted.values()))
     lag = min(card.data.lags)
     times = reader.time_slice(period.start, period.end)
-    first, stop = times.start - lag, times.stop - lag
+    before = slice(times.start, times.stop - lag)  # with the lag days before: t - lag for each t
     basins = list(predicted)
     filled = total = 0
     for start in range(0, len(basins), POOL_BASINS):
         block = basins[start : start + POOL_BASINS]
-        values = reader.read_optional(block, [LAGGED], slice(max(first, 0), max(stop, 0)))[..., 0]
-        seen = np.zeros((len(block), stop - first), bool)
-        seen[:, seen.shape[1] - values.shape[1] :] = np.isfinite(values)
+        seen = np.isfinite(read_back(reader, block, [LAGGED], before, lag)[..., 0])
         for row, basin in enumerate(block):
             days = predicted[basin]
             filled += int((seen[row] & days).sum())
