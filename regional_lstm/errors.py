@@ -24,3 +24,8 @@ class StoreError(RegionalLSTMError):
 
 class ClusterError(RegionalLSTMError):
     """A Ray cluster or one of its jobs cannot be reached or did not succeed."""
+
+
+class TrainingStopped(RegionalLSTMError):
+    """A training run stopped before its last epoch (a worker died or failed); relaunching the
+    same command resumes it from its last checkpoint."""

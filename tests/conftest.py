@@ -15,6 +15,7 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 NH_CAMELS_US = SHARED_DATA / "camels_us_neuralhydrology_testdata" / "camels_us"
 RAY_TESTS = "tests/ray/"  # test modules that start the shared local Ray
+RAY_FOLDERS = (RAY_TESTS, "tests/reliability/ray/")  # ... all run in the same xdist worker
 CLUSTER_TESTS = "tests/cluster/"  # ... and those that bring up a multi-node cluster of their own
 
 
@@ -31,9 +32,10 @@ def pytest_xdist_make_scheduler(config, log):
 
     class RayInOneWorker(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            for scope in (RAY_TESTS, CLUSTER_TESTS):
-                if nodeid.startswith(scope):
-                    return scope
+            if nodeid.startswith(RAY_FOLDERS):
+                return RAY_TESTS
+            if nodeid.startswith(CLUSTER_TESTS):
+                return CLUSTER_TESTS
             return nodeid
 
     return RayInOneWorker(config, log)
@@ -45,10 +47,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.nodeid
         for item in items
         if "ray_cluster" in getattr(item, "fixturenames", ())
-        and not item.nodeid.startswith(RAY_TESTS)
+        and not item.nodeid.startswith(RAY_FOLDERS)
     ]
     if stray:
-        raise pytest.UsageError(f"tests on Ray belong under {RAY_TESTS}: {stray[0]}")
+        where = " or ".join(RAY_FOLDERS)
+        raise pytest.UsageError(f"tests on Ray belong under {where}: {stray[0]}")
 
 
 @pytest.fixture(autouse=True, scope="session")

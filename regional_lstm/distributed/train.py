@@ -9,7 +9,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import ray.train
 import ray.train.torch
 import torch
 import torch.distributed as dist
-from ray.train import Checkpoint, FailureConfig, Result, RunConfig, ScalingConfig
+from ray.train import Checkpoint, FailureConfig, Result, RunConfig, ScalingConfig, WorkerGroupError
 from ray.train.torch import TorchTrainer
 from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
 
@@ -26,6 +26,8 @@ from regional_lstm import logs
 from regional_lstm.distributed.backend import GlooConfig, NoAutoscalerPolicy
 from regional_lstm.distributed.callbacks import NODE_KEY, EpochsToFile
 from regional_lstm.distributed.cluster import embedded_without_dashboard
+from regional_lstm.distributed.failures import explain
+from regional_lstm.training.checkpoint import newest_complete
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
 
@@ -47,12 +49,7 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
     plan: TrainingPlan = ray.get(loop_config["plan"])
     context = ray.train.get_context()
     rank, world_size = context.get_world_rank(), context.get_world_size()
-    resume_dir = None
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:
-        resume_dir = Path(tempfile.mkdtemp(prefix="regional-lstm-resume-"))
-        with checkpoint.as_directory() as folder:
-            shutil.copytree(folder, resume_dir, dirs_exist_ok=True)
+    resume_dir = _resume_folder(Path(loop_config["run_dir"]))
 
     def all_gather(value: Any) -> list[Any]:
         if world_size == 1:
@@ -77,9 +74,29 @@ def _worker_loop(loop_config: dict[str, Any]) -> None:
         report=report,
         resume_from=resume_dir,
     )
-    with _rank_log(Path(loop_config["log_file"]), rank):
-        logger.info("Ray Train workers (rank: node id): %s", json.dumps(dict(enumerate(nodes))))
-        fit(plan, ctx)
+    try:
+        with _rank_log(Path(loop_config["log_file"]), rank):
+            logger.info("Ray Train workers (rank: node id): %s", json.dumps(dict(enumerate(nodes))))
+            fit(plan, ctx)
+    finally:
+        if resume_dir is not None:
+            shutil.rmtree(resume_dir, ignore_errors=True)
+
+
+def _resume_folder(run_dir: Path) -> Path | None:
+    """A private copy of the checkpoint to resume from: Ray's latest, or a newer whole one the
+    run left in its storage folder (`newest_complete`); None for a fresh start."""
+    checkpoint = ray.train.get_checkpoint()
+    with checkpoint.as_directory() if checkpoint else nullcontext() as registered:
+        candidates = [Path(registered)] if registered else []
+        if run_dir.is_dir():
+            candidates += run_dir.glob("checkpoint_*")
+        found = newest_complete(candidates)
+        if found is None:
+            return None
+        resume_dir = Path(tempfile.mkdtemp(prefix="regional-lstm-resume-"))
+        shutil.copytree(found[0], resume_dir, dirs_exist_ok=True)
+    return resume_dir
 
 
 @contextmanager
@@ -237,6 +254,7 @@ def train_on_ray(
             "plan": ray.put(plan),
             "threads_per_worker": 1,
             "log_file": str(log_file),
+            "run_dir": str(epochs.parent),
         },
         scaling_config=ScalingConfig(
             num_workers=num_workers,
@@ -250,8 +268,11 @@ def train_on_ray(
             callbacks=[*callbacks, *([EpochsToFile(epochs)] if tracked else [])],
         ),
     )
-    with follow(log_file), follow(epochs, EpochsToMlflow(tracked)):
-        result = trainer.fit()
+    try:
+        with follow(log_file), follow(epochs, EpochsToMlflow(tracked)):
+            result = trainer.fit()
+    except WorkerGroupError as error:  # a page of actor metadata: one line, and how to resume
+        raise explain(error, epochs.parent, max_failures) from None
     if result.checkpoint is None:
         raise RuntimeError(f"Ray Train run {run_name} finished without a checkpoint")
     return result.checkpoint
