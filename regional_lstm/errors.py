@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class RegionalLSTMError(Exception):
     """An error caused by the user's input (files, config, arguments), not by a bug.
@@ -29,3 +31,16 @@ class ClusterError(RegionalLSTMError):
 class TrainingStopped(RegionalLSTMError):
     """A training run stopped before its last epoch (a worker died or failed); relaunching the
     same command resumes it from its last checkpoint."""
+
+
+class TrackingError(RegionalLSTMError):
+    """The MLflow tracking store cannot be reached, or stopped answering during a run."""
+
+
+def failure_reason(error: Exception) -> str:
+    """The last, most specific clause of a requests/urllib3 error: "Connection refused"."""
+    text = " ".join(str(error).split())
+    for marker in ("] ", ": "):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1]
+    return re.sub(r"[\"')]+$", "", text) or type(error).__name__

@@ -96,6 +96,13 @@ def s3_server(folder: Path) -> Iterator[S3Server]:
 @contextmanager
 def mlflow_server(folder: Path) -> Iterator[tuple[str, Path]]:
     """`mlflow server` (sqlite backend, artifact folder): its URI and artifact folder."""
+    with mlflow_server_process(folder) as (uri, artifacts, _):
+        yield uri, artifacts
+
+
+@contextmanager
+def mlflow_server_process(folder: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
+    """`mlflow_server`, and its process too, for tests that take the server away."""
     port = free_port()
     artifacts = folder / "artifacts"
     command = [
@@ -107,8 +114,8 @@ def mlflow_server(folder: Path) -> Iterator[tuple[str, Path]]:
     # Without the server's job runners (MLflow 3's GenAI evaluation jobs, unused here): five
     # more Python processes otherwise start beside it and poll.
     env = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    with _serving(command, f"{uri}/health", folder / "server.log", env=env):
-        yield uri, artifacts
+    with _serving(command, f"{uri}/health", folder / "server.log", env=env) as process:
+        yield uri, artifacts, process
 
 
 @contextmanager

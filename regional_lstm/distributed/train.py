@@ -27,6 +27,7 @@ from regional_lstm.distributed.backend import GlooConfig, NoAutoscalerPolicy
 from regional_lstm.distributed.callbacks import NODE_KEY, EpochsToFile
 from regional_lstm.distributed.cluster import embedded_without_dashboard
 from regional_lstm.distributed.failures import explain
+from regional_lstm.errors import failure_reason
 from regional_lstm.training.checkpoint import newest_complete
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
@@ -208,11 +209,11 @@ class EpochsToMlflow:
     """Logs each line of `EpochsToFile` to the MLflow run: metrics at the epoch's step, and
     once the ranks' nodes as the tag ``regional_lstm.worker_nodes`` (a JSON list by rank)."""
 
-    def __init__(self, tracked: TrackedRun | None) -> None:
-        self.tracked, self.nodes_tagged = tracked, False
+    def __init__(self, tracked: TrackedRun | None, epochs_file: Path) -> None:
+        self.tracked, self.nodes_tagged, self.epochs_file = tracked, False, epochs_file
 
     def __call__(self, line: str) -> None:
-        if self.tracked is None:
+        if self.tracked is None:  # none asked for, or the store stopped answering
             return
         metrics = json.loads(line)
         epoch, nodes = int(metrics.pop("epoch")), metrics.pop("worker_nodes", None)
@@ -222,7 +223,14 @@ class EpochsToMlflow:
                 self.nodes_tagged = True
             self.tracked.log_metrics(metrics, step=epoch)
         except Exception as error:  # training goes on; the local outputs are complete anyway
-            logger.warning("MLflow: epoch %d's metrics were not logged (%s)", epoch, error)
+            logger.warning(
+                "MLflow: epoch %d's metrics were not logged (%s); no more epochs will be: they "
+                "are in %s",
+                epoch,
+                failure_reason(error),
+                self.epochs_file,
+            )
+            self.tracked = None
 
 
 def train_on_ray(
@@ -269,7 +277,7 @@ def train_on_ray(
         ),
     )
     try:
-        with follow(log_file), follow(epochs, EpochsToMlflow(tracked)):
+        with follow(log_file), follow(epochs, EpochsToMlflow(tracked, epochs)):
             result = trainer.fit()
     except WorkerGroupError as error:  # a page of actor metadata: one line, and how to resume
         raise explain(error, epochs.parent, max_failures) from None

@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,15 @@ from mlflow.exceptions import MlflowException
 
 from regional_lstm import __version__
 from regional_lstm.config import Config
+from regional_lstm.errors import TrackingError, failure_reason
 from regional_lstm.locations import ROOT_METADATA, Location, location
 from regional_lstm.tracking.store import (
     client_for,
     ensure_experiment,
     experiment_name,
     is_server,
+    require_reachable,
+    shown_uri,
     tracking_uri,
 )
 
@@ -83,6 +86,7 @@ def start_run(
 ) -> TrackedRun:
     """Open a run of ``kind`` (train, evaluate, tune, ...) recording config, data and code."""
     uri = tracking_uri(config)
+    require_reachable(uri)
     client = client_for(uri)
     # A server keeps the artifacts in its own store: not on whichever node ran the job.
     artifacts = None if is_server(uri) else config.PROJECT_DIR / "mlartifacts"
@@ -103,6 +107,7 @@ def start_run(
 
 def reopen(uri: str, run_id: str) -> TrackedRun | None:
     """The run ``run_id`` marked running again (a resumed training), or None if it is gone."""
+    require_reachable(uri)
     client = client_for(uri)
     try:
         client.get_run(run_id)
@@ -178,6 +183,20 @@ def closing(run: TrackedRun) -> Iterator[TrackedRun]:
     try:
         yield run
     except BaseException as error:
-        run.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        with suppress(MlflowException, OSError):  # the store is gone: the error says so
+            run.finish("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
     run.finish()
+
+
+@contextmanager
+def logging_to(run: TrackedRun, what: str, kept: str) -> Iterator[None]:
+    """MLflow calls that may find the store gone mid-run: one TrackingError saying ``what`` was
+    not logged, and what the local outputs ``kept`` hold."""
+    try:
+        yield
+    except (MlflowException, OSError) as error:
+        raise TrackingError(
+            f"MLflow: {what} of run {run.run_id} were not logged to {shown_uri(run.uri)} "
+            f"({failure_reason(error)}); {kept}"
+        ) from None

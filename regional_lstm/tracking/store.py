@@ -14,7 +14,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from regional_lstm.config import Config
-from regional_lstm.errors import ConfigError
+from regional_lstm.errors import ConfigError, TrackingError, failure_reason
 
 DATABASE = "mlflow.db"
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -66,6 +66,7 @@ def experiment_name(config: Config) -> str:
 def client_for(uri: str) -> MlflowClient:
     """A client bound to ``uri`` (both tracking and registry), quiet about its own upgrades."""
     _quiet_database_setup()
+    _bounded_retries()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -98,6 +99,42 @@ def using_store(uri: str) -> Iterator[None]:
 
 
 SERVER_SCHEMES = ("http", "https", "databricks")
+# MLflow retries a failed request 7 times with doubling pauses (~4 min); a run whose server has
+# gone would stall that long on every call. A user's own setting of either variable stands.
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+REACH_TIMEOUT_S = 5.0
+
+
+def require_reachable(uri: str) -> None:
+    """Raise TrackingError unless the tracking server ``uri`` answers its health check.
+
+    Before a run starts, so an unreachable server costs seconds, not a training.
+    """
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    import requests
+
+    try:
+        requests.get(f"{uri.rstrip('/')}/health", timeout=REACH_TIMEOUT_S).raise_for_status()
+    except requests.RequestException as error:
+        raise TrackingError(
+            f"MLflow tracking server {shown_uri(uri)} cannot be reached "
+            f"({failure_reason(error)}): start it, or leave MLFLOW_TRACKING_URI unset to log "
+            "to PROJECT_DIR/mlflow.db"
+        ) from None
+
+
+def shown_uri(uri: str) -> str:
+    """``uri`` without a user name or password, for messages."""
+    parts = urlparse(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    return parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
+
+
+def _bounded_retries() -> None:
+    for name, value in HTTP_RETRIES.items():
+        os.environ.setdefault(name, value)
 
 
 def _quiet_database_setup() -> None:

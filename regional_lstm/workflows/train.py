@@ -19,7 +19,7 @@ from regional_lstm.pipeline.layout import RAY_DIR
 from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.pipeline.results import Evaluation, evaluate_project
 from regional_lstm.tracking.models import log_model
-from regional_lstm.tracking.runs import TrackedRun, closing, log_results
+from regional_lstm.tracking.runs import TrackedRun, closing, log_results, logging_to
 from regional_lstm.training.plan import TrainingPlan
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,10 @@ def _train_tracked(config: Config, plan: TrainingPlan, tracked: TrackedRun) -> T
     with ray_session(config.RAY_ADDRESS):
         model_path, state = fit_and_save(config, plan, tracked)
         evaluation = evaluate_project(config.PROJECT_DIR)  # its workers reuse this Ray
-    log_results(tracked, evaluation.summary, evaluation.results_dir)
-    model_uri = log_model(tracked, model_path)
-    version = register_if_asked(config, tracked, model_uri)
+    kept = f"training finished and its outputs are complete in {config.PROJECT_DIR}"
+    with logging_to(tracked, "the results and the model", kept):
+        log_results(tracked, evaluation.summary, evaluation.results_dir)
+        model_uri = log_model(tracked, model_path)
+        version = register_if_asked(config, tracked, model_uri)
     logger.info(f"MLflow run {tracked.run_id} in {tracked.uri}")
     return TrainOutcome(model_path, state, evaluation, tracked, model_uri, version)
