@@ -6,7 +6,7 @@ import numpy as np
 
 from regional_lstm.config import Config
 from regional_lstm.config_periods import Period
-from regional_lstm.data.normalize import normalization_from_moments
+from regional_lstm.data.normalize import normalization_from_moments, require_complete_attributes
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec
 from regional_lstm.data.scan import scan_store
@@ -43,6 +43,7 @@ def make_plan(config: Config) -> TrainingPlan:
     reader.require(config.DYNAMIC_INPUTS, ("basin", "time"), "dynamic input")
     reader.require(targets, ("basin", "time"), "target")
     reader.require(config.STATIC_ATTRIBUTES, ("basin",), "static attribute")
+    require_complete_attributes(reader, basins, config.STATIC_ATTRIBUTES)
     for key in ("CALIBRATION_PERIOD", "VALIDATION_PERIOD"):
         check_period_in_store(reader, key, getattr(config, key))
     calibration = config.CALIBRATION_PERIOD

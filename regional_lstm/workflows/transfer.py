@@ -17,6 +17,7 @@ import pandas as pd
 from regional_lstm.artifacts import load_model
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
+from regional_lstm.data.normalize import require_complete_attributes
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.scan import window_statistics
 from regional_lstm.distributed.cluster import ray_session
@@ -100,6 +101,7 @@ def check_target(
         )
     reader.require(card.data.dynamic, ("basin", "time"), "dynamic input")
     reader.require(card.data.static, ("basin",), "static attribute")
+    require_complete_attributes(reader, basins, card.data.static)
     reader.require(card.data.targets[:1], ("basin", "time"), "target")
     for key in ("CALIBRATION_PERIOD", "VALIDATION_PERIOD"):
         check_period_in_store(reader, key, getattr(config, key))

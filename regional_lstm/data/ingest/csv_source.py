@@ -185,12 +185,13 @@ class CsvSource:
         return file, table.apply(lambda column: column.str.strip())
 
     def _read_key_values(self, source: AttributeSource) -> tuple[Path, pd.DataFrame]:
-        """One ``key,value`` file per basin; keys become columns."""
+        """One ``key,value`` file per basin; keys become columns. A basin without its file gets
+        its attributes missing, as one without a row in a table (at least one file must exist)."""
         rows = {}
         for basin in self.basins:
             file = self._resolve(source.path.replace("{basin}", basin))
             if not file.is_file():
-                raise IngestError(f"{file}: attribute file for basin {basin} not found")
+                continue
             pairs = read_table(file, sep=source.delimiter, encoding=source.encoding, header=None)
             if pairs.shape[1] != 2:
                 raise IngestError(f"{file}: expected 'key{source.delimiter}value' rows")
@@ -201,6 +202,8 @@ class CsvSource:
                 if key not in set(keys):
                     raise IngestError(f"{file}: no key {key!r}")
             rows[basin] = pd.Series(pairs[1].str.strip().to_numpy(), index=keys.to_numpy())
+        if not rows:
+            raise IngestError(f"{self._resolve(source.path)}: no attribute file for any basin")
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "basin"
         return self._resolve(source.path), table
