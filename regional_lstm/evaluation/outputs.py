@@ -80,6 +80,24 @@ def metrics_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return table
 
 
+def empty_row_notes(predictions: dict[str, pd.DataFrame], lookback: int | None = None) -> pd.Series:
+    """Per basin why its metrics row is empty, "" where it is not: no day predicted (no window
+    of ``lookback`` days of complete inputs), or no predicted day observed."""
+    window = f"{lookback}-day " if lookback else ""
+    notes = {}
+    for basin, frame in predictions.items():
+        period = f"{frame.index[0].date()}..{frame.index[-1].date()}" if len(frame) else "(none)"
+        predicted = frame["streamflow_sim"].notna().to_numpy()
+        observed = frame["streamflow_obs"].notna().to_numpy()
+        if not predicted.any():
+            notes[basin] = f"no complete {window}input window in evaluation period {period}"
+        elif not (predicted & observed).any():
+            notes[basin] = f"no observed streamflow on a predicted day in {period}"
+        else:
+            notes[basin] = ""
+    return pd.Series(notes, name="note", dtype=object).rename_axis("basin")
+
+
 def write_metrics(results_dir: Path, table: pd.DataFrame) -> tuple[Path, dict[str, float]]:
     """``metrics.csv`` and its summary (median/mean NSE and KGE, count of NSE < 0)."""
     path = write_text(results_dir / "metrics.csv", table.to_csv(float_format="%.6g"))

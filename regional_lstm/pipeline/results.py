@@ -19,6 +19,7 @@ from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.hydrographs import Drawing, Hydrograph
 from regional_lstm.evaluation.metrics import nse
 from regional_lstm.evaluation.outputs import (
+    empty_row_notes,
     metrics_table,
     prediction_table,
     safe_file_id,
@@ -122,7 +123,13 @@ def evaluate_project(
         extra = mode_difference(members[0], stateful)
     statistic = manifest.get("statistic", "mean")
     evaluation = write_results(
-        project_dir / RESULTS_DIR, reader, members, statistic=statistic, plots=plots, extra=extra
+        project_dir / RESULTS_DIR,
+        reader,
+        members,
+        statistic=statistic,
+        plots=plots,
+        extra=extra,
+        lookback=card.data.lookback,
     )
     log_evaluation(evaluation, f"Evaluation {period}")
     return evaluation
@@ -152,11 +159,14 @@ def write_results(
     statistic: str = "mean",
     plots: bool = True,
     extra: pd.DataFrame | None = None,
+    lookback: int | None = None,
 ) -> Evaluation:
     """Prediction CSVs, metrics.csv, hydrographs and the NSE CDF of one model or an ensemble.
 
     With several members the CSVs carry the ensemble centre and its 5-95 % band, and the metrics
     add coverage, CRPS and each member's NSE. ``extra`` columns (per basin) join metrics.csv.
+    Its ``note`` column says why a basin's row is empty (`empty_row_notes`, windows of
+    ``lookback`` days).
     """
     basins = list(members[0])
     for basin in basins:  # ids name the files: refuse one that is a path before writing any
@@ -171,6 +181,7 @@ def write_results(
         table = ensemble_metrics(members, predictions)
     if extra is not None:
         table = table.join(extra)
+    table["note"] = empty_row_notes(predictions, lookback)
     snow = "swe_sim" in predictions[basins[0]]
     tables = {}
     for basin, area in zip(basins, areas, strict=True):
@@ -214,4 +225,7 @@ def log_evaluation(evaluation: Evaluation, what: str) -> None:
             f"(median), CRPS {summary['crps_median']:.3f} mm/day, median member NSE "
             f"{summary['nse_member_median']:.3f}"
         )
+    empty = int((evaluation.metrics["note"] != "").sum()) if "note" in evaluation.metrics else 0
+    if empty:
+        line += f"; {empty} basin(s) without scores (their note in metrics.csv says why)"
     logger.info(line)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from regional_lstm.artifacts import ModelCard
 from regional_lstm.data.ingest import ingest
 from regional_lstm.data.inspect import summarize_store
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.store import open_store
 from regional_lstm.errors import StoreError
+from regional_lstm.models import build_model
+from regional_lstm.pipeline.donors import Donor
 from regional_lstm.pipeline.planning import make_plan
+from regional_lstm.workflows.transfer import check_target
 from tests.conftest import log_lines, shared_dataset, tiny_config
 
 FORCINGS = ["prcp", "srad", "tmax", "tmin", "vp", "dayl"]
@@ -115,3 +119,19 @@ def test_training_on_the_complete_basins_plans(sample, tmp_path):
 def test_training_without_the_missing_attributes_uses_every_basin(sample, tmp_path):
     plan = make_plan(sample_config(sample[0], tmp_path, STATIC_ATTRIBUTES=["area"]))
     assert len(plan.basins) == 19
+
+
+@pytest.mark.shared_data
+def test_transfer_to_basins_missing_a_donor_attribute_is_refused_before_predicting(
+    sample, tmp_path
+):
+    donor_config = sample_config(
+        sample[0], tmp_path / "donor", complete_basins(sample[0]), STATIC_ATTRIBUTES=["p_mean"]
+    )
+    plan = make_plan(donor_config)
+    card = ModelCard(plan.model, plan.data, plan.norm, plan.basins, {}, {})
+    donor = Donor([(build_model(plan.model), card)], tmp_path / "best_model.pt", "best_model.pt")
+    config = sample_config(sample[0], tmp_path / "target", STATIC_ATTRIBUTES=["p_mean"])
+    reader = StoreReader(sample[0])
+    with pytest.raises(StoreError, match=r"'p_mean' for basin\(s\) 01022500; drop"):
+        check_target(config, donor, reader, list(reader.basins))

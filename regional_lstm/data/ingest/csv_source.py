@@ -203,7 +203,8 @@ class CsvSource:
                     raise IngestError(f"{file}: no key {key!r}")
             rows[basin] = pd.Series(pairs[1].str.strip().to_numpy(), index=keys.to_numpy())
         if not rows:
-            raise IngestError(f"{self._resolve(source.path)}: no attribute file for any basin")
+            first = self._resolve(source.path.replace("{basin}", self.basins[0]))
+            raise IngestError(f"{first}: attribute file not found (nor for any other basin)")
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "basin"
         return self._resolve(source.path), table
