@@ -14,15 +14,19 @@ from regional_lstm.accelerator import inference_settings
 from regional_lstm.artifacts import load_members
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
+from regional_lstm.data.store import open_store
 from regional_lstm.distributed.predict import predict_members_distributed
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.hydrographs import Drawing, Hydrograph
 from regional_lstm.evaluation.metrics import nse
 from regional_lstm.evaluation.outputs import (
+    M3S_SIDECAR,
     empty_row_notes,
+    m3s_conversion,
     metrics_table,
     prediction_table,
     safe_file_id,
+    write_m3s_conversion,
     write_metrics,
     write_predictions,
 )
@@ -173,6 +177,7 @@ def write_results(
         safe_file_id(basin)
     reader.require(["area"], ("basin",), "static attribute")
     areas = reader.read_static(basins, ["area"])[:, 0]
+    conversion = store_m3s_conversion(reader)
     if len(members) == 1:
         predictions = members[0]
         table = metrics_table(predictions)
@@ -199,6 +204,12 @@ def write_results(
     for basin in track(basins, f"write {results_dir.name}"):
         write_predictions(results_dir, basin, tables[basin])
     drawing.wait()
+    write_m3s_conversion(results_dir, conversion)
+    if not conversion["exact"]:
+        logger.warning(
+            f"{results_dir}: the m3/s columns of the prediction CSVs are approximate: "
+            f"{conversion['note'].removeprefix('approximate: ')} ({M3S_SIDECAR})"
+        )
     _, summary = write_metrics(results_dir, table)
     if len(members) > 1:
         summary |= {
@@ -209,6 +220,13 @@ def write_results(
     if plots:
         plot_nse_cdf(results_dir / "nse_cdf.png", table["NSE"])
     return Evaluation(results_dir, table, {k: float(np.float64(v)) for k, v in summary.items()})
+
+
+def store_m3s_conversion(reader: StoreReader) -> dict:
+    """`m3s_conversion` of the store ``reader`` reads."""
+    ds = open_store(reader.path)
+    long_name = str(ds["area"].attrs.get("long_name", "area"))
+    return m3s_conversion(str(reader.path), ds.attrs, long_name)
 
 
 def log_evaluation(evaluation: Evaluation, what: str) -> None:

@@ -92,9 +92,7 @@ def test_inspect_lists_each_basins_missing_attributes(sample):
 
 
 @pytest.mark.shared_data
-def test_training_with_a_missing_attribute_is_refused_naming_attribute_and_basins(
-    sample, tmp_path
-):
+def test_training_with_a_missing_attribute_is_refused_naming_attribute_and_basins(sample, tmp_path):
     config = sample_config(sample[0], tmp_path, STATIC_ATTRIBUTES=["area", "p_mean", "cwpvt_mean"])
     with pytest.raises(StoreError) as caught:
         make_plan(config)

@@ -33,7 +33,7 @@ from regional_lstm.data.ingest.csv_mapping import (
     VariableSpec,
     load_mapping,
 )
-from regional_lstm.data.store import CANONICAL, Variable
+from regional_lstm.data.store import CANONICAL, STREAMFLOW_AREA, Variable
 from regional_lstm.errors import IngestError
 from regional_lstm.units import convert, needs_area
 
@@ -69,6 +69,8 @@ class CsvSource:
             for column, spec in self.mapping.variables.items()
         ]
         self.extra_attrs = {"dataset": self.mapping.name, "mapping": str(self.mapping.path)}
+        if self._converts_streamflow():
+            self.extra_attrs[STREAMFLOW_AREA] = "area"
 
     def read_basin(self, basin: str) -> pd.DataFrame:
         parts = [(file, self._read_file(file)) for file in self._files[basin]]
@@ -88,6 +90,15 @@ class CsvSource:
                 f"{self.mapping.path}: attribute {clash[0]!r} has the name of a dynamic variable"
             )
         return attribute_variables(table, units, long_names)
+
+    def _converts_streamflow(self) -> bool:
+        """Whether streamflow is converted to mm/day here, with the stored ``area``."""
+        return any(
+            spec.name == "streamflow"
+            and spec.from_units is not None
+            and needs_area(spec.from_units, spec.units)
+            for spec in self.mapping.variables.values()
+        )
 
     def _resolve(self, path: str) -> Path:
         """A mapping path: absolute, or relative to the source directory."""
