@@ -149,6 +149,7 @@ def require_complete_attributes(
         for a in np.flatnonzero(missing.any(axis=0))
     ]
     raise StoreError(
-        f"{reader.path}: STATIC_ATTRIBUTES missing in the store: {'; '.join(lacking)}; drop "
-        "the attribute(s) from STATIC_ATTRIBUTES or those basins from the basin list"
+        f"{reader.path}: attributes of STATIC_ATTRIBUTES missing for some basins: "
+        f"{'; '.join(lacking)}; drop the attribute(s) from STATIC_ATTRIBUTES or those basins "
+        "from the basin list"
     )
