@@ -5,6 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from regional_lstm.logs import shortlist
+
 
 def print_store(out: Console, summary: dict) -> None:
     """What `inspect` shows of a store (its `summarize_store` dict), as text and tables."""
@@ -41,3 +43,10 @@ def print_store(out: Console, summary: dict) -> None:
     for att in summary["static_attributes"]:
         table.add_row(att["name"], att["units"], att["kind"], str(att["missing"]), att["long_name"])
     out.print(table)
+    incomplete = summary["basins_missing_attributes"]
+    for basin, names in list(incomplete.items())[:10]:
+        out.print(
+            f"basin {basin} lacks {len(names)} attribute(s): {shortlist(names)}", markup=False
+        )
+    if len(incomplete) > 10:
+        out.print(f"... and {len(incomplete) - 10} more basins with missing attributes")

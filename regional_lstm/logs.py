@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 
 ROOT = "regional_lstm"
 QUIET = (
@@ -25,6 +26,13 @@ class PlainFormatter(logging.Formatter):
         if record.levelno >= logging.WARNING:
             message = f"{record.levelname.lower()}: {message}"
         return message
+
+
+def shortlist(items: Sequence[str], limit: int = 10) -> str:
+    """``items`` comma-separated, the first ``limit`` of them and how many more: a message about
+    thousands of basins stays one readable line."""
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def configure(level: int = logging.INFO) -> None:

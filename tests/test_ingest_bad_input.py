@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from regional_lstm.data.ingest import ingest
+from regional_lstm.data.store import open_store
 from regional_lstm.errors import IngestError
-from tests.conftest import drop_lines, edit_line, ingest_error, write_basin_list
+from tests.conftest import drop_lines, edit_line, ingest_error, log_lines, write_basin_list
 
 FORCING = "basin_mean_forcing/daymet/01547700_lump_cida_forcing_leap.txt"
 FLOW = "usgs_streamflow/01547700_streamflow_qc.txt"
@@ -58,9 +60,20 @@ def test_non_numeric_value(camels_us_copy):
     )
 
 
-def test_attribute_table_without_a_basin(camels_us_copy):
+def test_attribute_table_without_a_basin_ingests_it_with_those_attributes_missing(
+    camels_us_copy, tmp_path
+):
     drop_lines(camels_us_copy / "camels_attributes_v2.0/camels_soil.txt", "03015500")
-    assert_fails_cleanly(camels_us_copy, "camels_soil.txt", "03015500")
+    with log_lines() as lines:
+        store = open_store(ingest("camels-us", camels_us_copy, tmp_path / "s.zarr"))
+    soil = store["soil_porosity"].to_series()
+    assert soil.isna().to_dict() == {b: b == "03015500" for b in soil.index}
+    assert not np.isnan(float(store["p_mean"].sel(basin="03015500")))
+    assert [line for line in lines if line.startswith("warning:")] == [
+        f"warning: attribute tables in {camels_us_copy / 'camels_attributes_v2.0'} have no row "
+        "for some basins, ingested with those attributes missing (a run that uses one of them "
+        "refuses those basins): camels_soil.txt lacks 03015500"
+    ]
 
 
 def test_missing_streamflow_file(camels_us_copy):

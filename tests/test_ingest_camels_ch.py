@@ -14,6 +14,7 @@ from regional_lstm.data.ingest import ingest
 from tests.conftest import (
     drop_lines,
     ingest_error,
+    log_lines,
     replace_line,
     shared_dataset,
     write_basin_list,
@@ -174,8 +175,14 @@ def test_corrupt_series_file_is_named_with_the_problem(
         assert part in message
 
 
-def test_attribute_table_without_a_basin_names_it(source: Path) -> None:
+def test_attribute_table_without_a_basin_leaves_its_attributes_missing_and_warns(
+    source: Path,
+) -> None:
     file = source / "static_attributes" / "CAMELS_CH_glacier_attributes.csv"
     drop_lines(file, "2109,")
-    message = ingest_error("camels-ch", source)
-    assert file.name in message and "2109" in message
+    with log_lines() as lines:
+        store = xr.open_zarr(ingest("camels-ch", source, source.parent / "store.zarr"))
+    assert np.isnan(float(store["glac_area"].sel(basin="2109")))
+    assert float(store["area"].sel(basin="2109")) > 0
+    (warning,) = [line for line in lines if line.startswith("warning:")]
+    assert f"{file.name} lacks 2109" in warning

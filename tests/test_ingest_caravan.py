@@ -14,7 +14,7 @@ from regional_lstm.data.ingest import ingest
 from regional_lstm.data.ingest.camels_ch import CamelsCH
 from regional_lstm.data.ingest.caravan import CARAVAN_COLUMNS, Caravan
 from regional_lstm.errors import IngestError
-from tests.conftest import drop_lines, ingest_error, replace_line, shared_dataset
+from tests.conftest import drop_lines, ingest_error, log_lines, replace_line, shared_dataset
 
 pytestmark = pytest.mark.shared_data
 
@@ -230,11 +230,18 @@ def test_corrupt_series_file_is_named_with_the_problem(
         assert part in message
 
 
-def test_attribute_table_without_a_basin_names_it(source: Path) -> None:
+def test_attribute_table_without_a_basin_leaves_its_attributes_missing_and_warns(
+    source: Path,
+) -> None:
     file = source / ATTRIBUTES_DIR / "attributes_hydroatlas_camelsch.csv"
     drop_lines(file, "camelsch_4003,")
-    message = ingest_error("caravan", source)
-    assert file.name in message and "camelsch_4003" in message
+    with log_lines() as lines:
+        store = xr.open_zarr(ingest("caravan", source, source.parent / "store.zarr"))
+    missing = store["ele_mt_sav"].to_series().isna()
+    assert missing.to_dict() == {"camelsch_4001": False, "camelsch_4003": True}
+    assert float(store["area"].sel(basin="camelsch_4003")) > 0  # from another table
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and f"{file.name} lacks camelsch_4003" in warnings[0]
 
 
 def test_netcdf_date_problem_is_placed_by_position(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from regional_lstm.data.ingest.csv_mapping import load_mapping
 from regional_lstm.data.ingest.csv_source import CsvSource
 from regional_lstm.data.store import dynamic_names, open_store
 from regional_lstm.errors import IngestError
-from tests.conftest import ingest_error, shared_dataset, write_basin_list
+from tests.conftest import ingest_error, log_lines, shared_dataset, write_basin_list
 
 DATASETS = Path(__file__).resolve().parents[1] / "datasets"
 FLOAT32_RTOL = 1e-6
@@ -325,7 +325,7 @@ def test_area_conversion_without_area_is_refused(source):
         (
             "attributes.csv",
             "id,area_km2\nA,100\n",
-            "attributes.csv: attribute table has no row for basin B",
+            "mapping.yaml: basin B has no positive area in attribute 'area_km2', needed to convert",
         ),
     ],
     ids=[
@@ -333,7 +333,7 @@ def test_area_conversion_without_area_is_refused(source):
         "unparsable date",
         "overlapping files",
         "non-numeric value",
-        "attribute table without a basin",
+        "attribute table without the area a basin's discharge needs",
     ],
 )
 def test_bad_source_file_is_one_line_naming_it(source, file, content, expected):
@@ -387,6 +387,33 @@ def test_key_value_attributes_become_columns(source):
     assert list(store["elev_median"].values) == [10.0, 20.0]
     assert store["elev_median"].attrs["units"] == "m"
     assert "Lat" not in store
+
+
+def ingest_warned(source: Path, mapping: dict):
+    """The store ingested from ``source`` with ``mapping`` and the warnings logged meanwhile."""
+    mapping_file = write_mapping(source.parent, mapping)
+    with log_lines() as lines:
+        store = open_store(ingest("csv", source, source.parent / "s.zarr", mapping=mapping_file))
+    return store, [line for line in lines if line.startswith("warning:")]
+
+
+def test_attribute_table_without_a_basin_leaves_its_attributes_missing(source):
+    (source / "attributes.csv").write_text("id,area_km2,kind\nA,100,forest\nB,200,lake\n")
+    (source / "more.csv").write_text("id,slope\nA,0.5\n")
+    mapping = base_mapping()
+    mapping["attributes"].append({"path": "more.csv", "id_column": "id"})
+    store, (warning,) = ingest_warned(source, mapping)
+    assert store["slope"].to_series().isna().to_dict() == {"A": False, "B": True}
+    assert warning.endswith("more.csv lacks B")
+
+
+def test_basin_without_its_key_value_file_has_those_attributes_missing(source):
+    (source / "A_info.txt").write_text("Z50,10\n")
+    mapping = base_mapping()
+    mapping["attributes"].append({"path": "{basin}_info.txt", "layout": "key_value"})
+    store, (warning,) = ingest_warned(source, mapping)
+    assert store["Z50"].to_series().isna().to_dict() == {"A": False, "B": True}
+    assert warning.endswith("{basin}_info.txt lacks B")
 
 
 def test_files_pattern_may_repeat_the_basin_id(tmp_path):

@@ -29,22 +29,27 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
                 "basins_all_missing": int((missing_per_basin == 1.0).sum()),
             }
         )
+    basins = [str(b) for b in ds["basin"].values]
     attributes = []
+    incomplete: dict[str, list[str]] = {}
     for name in static_names(ds):
         values = ds[name].to_numpy()
         numeric = np.issubdtype(values.dtype, np.number)
+        missing = np.isnan(values) if numeric else values == ""
+        for row in np.flatnonzero(missing):
+            incomplete.setdefault(basins[row], []).append(name)
         attributes.append(
             {
                 "name": name,
                 "units": ds[name].attrs.get("units"),
                 "long_name": ds[name].attrs.get("long_name"),
                 "kind": "numeric" if numeric else "category",
-                "missing": int(np.isnan(values).sum()) if numeric else int((values == "").sum()),
+                "missing": int(missing.sum()),
             }
         )
     return {
         "store": str(path),
-        "basins": [str(b) for b in ds["basin"].values],
+        "basins": basins,
         "n_basins": int(ds.sizes["basin"]),
         "period": {
             "start": str(time[0].date()),
@@ -56,6 +61,8 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
         is not None,
         "dynamic_variables": dynamics,
         "static_attributes": attributes,
+        # Per basin the attributes it lacks (a table without its row): a run using one refuses.
+        "basins_missing_attributes": incomplete,
         "provenance": {
             k: (v if isinstance(v, str | int | float) else str(v)) for k, v in ds.attrs.items()
         },

@@ -15,6 +15,7 @@ import pandas as pd
 from regional_lstm.data.blockmap import moments
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.errors import StoreError
+from regional_lstm.logs import shortlist
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def normalization_from_moments(
     std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
     std = np.where(std > 1e-8, std, 1.0)  # a constant input carries no information: leave it at 0
     static_values = reader.read_static(basins, static)
-    _require_complete_attributes(reader, basins, static, static_values)
+    require_complete_attributes(reader, basins, static, static_values)
     static_mean = static_values.mean(axis=0) if len(static) else np.zeros(0)
     static_std = static_values.std(axis=0) if len(static) else np.zeros(0)
     static_std = np.where(static_std > 1e-8, static_std, 1.0)
@@ -127,15 +128,28 @@ def normalization_from_moments(
     )
 
 
-def _require_complete_attributes(
-    reader: StoreReader, basins: Sequence[str], names: Sequence[str], values: np.ndarray
+def require_complete_attributes(
+    reader: StoreReader,
+    basins: Sequence[str],
+    names: Sequence[str],
+    values: np.ndarray | None = None,
 ) -> None:
-    """A NaN attribute would poison every prediction of its basin: name it instead."""
+    """A missing attribute would poison every prediction of its basin: refuse the run, naming
+    each attribute in ``names`` that some of ``basins`` lack and those basins (in one line).
+
+    ``values``: the attributes already read, (basin, name); else they are read here.
+    """
+    if values is None:
+        values = reader.read_static(basins, names)
     missing = np.isnan(values)
-    if missing.any():
-        b, a = np.argwhere(missing)[0]
-        n = int(missing[:, a].sum())
-        raise StoreError(
-            f"{reader.path}: attribute {names[a]!r} is missing for basin {basins[b]} "
-            f"({n} basin(s) in all); drop the attribute from STATIC_ATTRIBUTES or those basins"
-        )
+    if not missing.any():
+        return
+    lacking = [
+        f"{names[a]!r} for basin(s) {shortlist([basins[b] for b in np.flatnonzero(missing[:, a])])}"
+        for a in np.flatnonzero(missing.any(axis=0))
+    ]
+    raise StoreError(
+        f"{reader.path}: attributes of STATIC_ATTRIBUTES missing for some basins: "
+        f"{'; '.join(lacking)}; drop the attribute(s) from STATIC_ATTRIBUTES or those basins "
+        "from the basin list"
+    )

@@ -129,6 +129,38 @@ def window_statistics(
     return scan.windows(norm, spec.targets)
 
 
+def basins_without_windows(
+    reader: StoreReader,
+    basins: Sequence[str],
+    period: Period,
+    spec: DataSpec,
+    workers: int | None = None,
+) -> list[str]:
+    """The ``basins`` with no window of ``spec.lookback`` gap-free input days ending in
+    ``period``: nothing of theirs can be predicted there (from the summary's missing-day flags
+    where the store has one, else from one read of the inputs)."""
+    span = reader.time_slice(period.start - pd.Timedelta(days=spec.lookback - 1), period.end)
+    first_end = reader.time_slice(period.start, period.end).start - span.start
+    ends = np.arange(max(first_end, spec.lookback - 1), span.stop - span.start)
+    if not len(ends):
+        return list(basins)
+    summary = open_summary(reader.path, reader.time, len(reader.basins), list(spec.dynamic))
+
+    def job(block: list[str]) -> list[str]:
+        if summary is None:
+            bad = ~np.isfinite(reader_for(reader.path).read_dynamic(block, spec.dynamic, span))
+            bad = bad.any(axis=-1)
+        else:
+            rows = reader.positions(block)
+            bad = np.zeros((len(block), span.stop - span.start), dtype=bool)
+            for name in spec.dynamic:
+                bad |= summary.missing(name, rows, span)
+        usable = usable_from_flags(bad, None, ends, spec.lookback).any(axis=1)
+        return [basin for basin, ok in zip(block, usable, strict=True) if not ok]
+
+    return [basin for found in map_blocks(job, basins, workers, FLAG_BASINS) for basin in found]
+
+
 def _block_scan(
     path: Location,
     times: tuple[int, int],

@@ -6,7 +6,10 @@ Layout (readable by plain ``xarray.open_zarr(path)``):
   days, so a training tile (a group of basins over a few years) decompresses at most two chunks
   per variable instead of whole records, and a block of basins over a period is a few chunks;
 - static attributes ``(basin,)``, float64 or strings, in one chunk each;
-- ``units`` and ``long_name`` on every variable, provenance in the store attrs.
+- ``units`` and ``long_name`` on every variable, provenance in the store attrs;
+- store attr ``streamflow_area`` (`STREAMFLOW_AREA`): the static variable whose area converted
+  streamflow between m3/s and mm/day, so m3/s computed with it are the source's; absent where
+  the source's mm/day used an area the store does not hold (m3/s from ``area`` approximate).
 
 Format: Zarr v3 with consolidated metadata (one metadata read when opening, which matters on
 object stores); we open with ``consolidated=True`` explicitly.
@@ -53,6 +56,7 @@ TIME_CHUNK = 1461  # four years of days: chunks of ~93 KB, ~10 per basin group o
 PARALLEL_MIN_BASINS = 64
 SCHEMA_VERSION = 1
 TARGET_VARIABLES = ("streamflow", "swe")
+STREAMFLOW_AREA = "streamflow_area"
 CANONICAL = {
     "streamflow": ("mm/day", "observed streamflow (specific discharge)"),
     "swe": ("mm", "snow water equivalent"),

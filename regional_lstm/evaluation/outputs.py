@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from regional_lstm.atomic import write_text
+from regional_lstm.data.store import STREAMFLOW_AREA
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.metrics import compute_metrics, summarize
 from regional_lstm.units import convert
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+M3S_SIDECAR = "predictions_m3s.json"  # how the prediction CSVs' m3/s columns were computed
 
 
 def safe_file_id(basin: str) -> str:
@@ -26,6 +31,31 @@ def safe_file_id(basin: str) -> str:
 def mm_per_day_to_m3s(q: np.ndarray | pd.Series, area_km2: float) -> np.ndarray | pd.Series:
     """Specific discharge [mm/day] to discharge [m3/s] for a basin of ``area_km2``."""
     return convert(q, "mm/day", "m3/s", area_km2=area_km2)
+
+
+def m3s_conversion(store: str, store_attrs: Mapping[str, Any], area_long_name: str) -> dict:
+    """How the m3/s columns come from mm/day: times the store's ``area``, exact where that is
+    the area the source's mm/day were computed with (the store says so), else approximate."""
+    exact = store_attrs.get(STREAMFLOW_AREA) == "area"
+    if exact:
+        note = "mm/day times the area they were converted with: the source's m3/s"
+    else:
+        note = (
+            "approximate: the store's streamflow came in mm/day, converted with an area it does "
+            "not hold; its 'area' may differ from that one (compare in mm/day: metrics.csv)"
+        )
+    return {
+        "store": store,
+        "area_variable": "area",
+        "area_long_name": area_long_name,
+        "exact": exact,
+        "note": note,
+    }
+
+
+def write_m3s_conversion(results_dir: Path, conversion: dict) -> Path:
+    """``predictions_m3s.json`` beside the prediction CSVs it describes."""
+    return write_text(results_dir / M3S_SIDECAR, json.dumps(conversion, indent=2) + "\n")
 
 
 def prediction_table(frame: pd.DataFrame, area_km2: float, snow: bool) -> pd.DataFrame:
@@ -78,6 +108,24 @@ def metrics_table(predictions: dict[str, pd.DataFrame]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "basin"
     return table
+
+
+def empty_row_notes(predictions: dict[str, pd.DataFrame], lookback: int | None = None) -> pd.Series:
+    """Per basin why its metrics row is empty, "" where it is not: no day predicted (no window
+    of ``lookback`` days of complete inputs), or no predicted day observed."""
+    window = f"{lookback}-day " if lookback else ""
+    notes = {}
+    for basin, frame in predictions.items():
+        period = f"{frame.index[0].date()}..{frame.index[-1].date()}" if len(frame) else "(none)"
+        predicted = frame["streamflow_sim"].notna().to_numpy()
+        observed = frame["streamflow_obs"].notna().to_numpy()
+        if not predicted.any():
+            notes[basin] = f"no complete {window}input window in evaluation period {period}"
+        elif not (predicted & observed).any():
+            notes[basin] = f"no observed streamflow on a predicted day in {period}"
+        else:
+            notes[basin] = ""
+    return pd.Series(notes, name="note", dtype=object).rename_axis("basin")
 
 
 def write_metrics(results_dir: Path, table: pd.DataFrame) -> tuple[Path, dict[str, float]]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from regional_lstm.config import Config
 from regional_lstm.config_periods import Period
-from regional_lstm.data.normalize import normalization_from_moments
+from regional_lstm.data.normalize import normalization_from_moments, require_complete_attributes
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import DataSpec
-from regional_lstm.data.scan import scan_store
+from regional_lstm.data.scan import basins_without_windows, scan_store
 from regional_lstm.errors import ConfigError
+from regional_lstm.logs import shortlist
 from regional_lstm.models import ModelSpec
 from regional_lstm.training.plan import TrainingPlan
+
+logger = logging.getLogger(__name__)
 
 
 def targets_of(config: Config) -> tuple[str, ...]:
@@ -43,6 +48,7 @@ def make_plan(config: Config) -> TrainingPlan:
     reader.require(config.DYNAMIC_INPUTS, ("basin", "time"), "dynamic input")
     reader.require(targets, ("basin", "time"), "target")
     reader.require(config.STATIC_ATTRIBUTES, ("basin",), "static attribute")
+    require_complete_attributes(reader, basins, config.STATIC_ATTRIBUTES)
     for key in ("CALIBRATION_PERIOD", "VALIDATION_PERIOD"):
         check_period_in_store(reader, key, getattr(config, key))
     calibration = config.CALIBRATION_PERIOD
@@ -74,6 +80,7 @@ def make_plan(config: Config) -> TrainingPlan:
             f"no training windows: no basin has {data.lookback} gap-free input days ending on an "
             f"observed target in {config.train_period}"
         )
+    warn_unusable_basins(reader, basins, config, data, windows.counts)
     model = ModelSpec(
         n_dynamic=len(data.inputs),
         n_static=len(data.static),
@@ -99,6 +106,38 @@ def make_plan(config: Config) -> TrainingPlan:
         loss_weights=weights,
         **schedule(config),
     )
+
+
+def warn_unusable_basins(
+    reader: StoreReader,
+    basins: list[str],
+    config: Config,
+    data: DataSpec,
+    counts: dict[str, int],
+) -> None:
+    """Name the basins with no usable window for training, and those with no complete input
+    window in VALIDATION_PERIOD (their metrics rows will be empty), before any training."""
+    idle = [basin for basin in basins if not counts[basin]]
+    if idle:
+        logger.warning(
+            f"{len(idle)} basin(s) have no {data.lookback}-day window of complete inputs ending "
+            f"on an observed target in {config.train_period}, so they take no part in training: "
+            f"{shortlist(idle)}"
+        )
+    warn_unpredictable_basins(reader, basins, config.VALIDATION_PERIOD, data)
+
+
+def warn_unpredictable_basins(
+    reader: StoreReader, basins: list[str], period: Period, data: DataSpec
+) -> None:
+    """Name the basins with no complete input window in the evaluation ``period``."""
+    unusable = basins_without_windows(reader, basins, period, data)
+    if unusable:
+        logger.warning(
+            f"{len(unusable)} basin(s) have no complete {data.lookback}-day input window in "
+            f"the evaluation period {period}, so they cannot be predicted or scored there "
+            f"(their metrics rows say so): {shortlist(unusable)}"
+        )
 
 
 def validation_sample(

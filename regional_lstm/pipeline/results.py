@@ -14,14 +14,19 @@ from regional_lstm.accelerator import inference_settings
 from regional_lstm.artifacts import load_members
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
+from regional_lstm.data.store import open_store
 from regional_lstm.distributed.predict import predict_members_distributed
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.hydrographs import Drawing, Hydrograph
 from regional_lstm.evaluation.metrics import nse
 from regional_lstm.evaluation.outputs import (
+    M3S_SIDECAR,
+    empty_row_notes,
+    m3s_conversion,
     metrics_table,
     prediction_table,
     safe_file_id,
+    write_m3s_conversion,
     write_metrics,
     write_predictions,
 )
@@ -122,7 +127,13 @@ def evaluate_project(
         extra = mode_difference(members[0], stateful)
     statistic = manifest.get("statistic", "mean")
     evaluation = write_results(
-        project_dir / RESULTS_DIR, reader, members, statistic=statistic, plots=plots, extra=extra
+        project_dir / RESULTS_DIR,
+        reader,
+        members,
+        statistic=statistic,
+        plots=plots,
+        extra=extra,
+        lookback=card.data.lookback,
     )
     log_evaluation(evaluation, f"Evaluation {period}")
     return evaluation
@@ -152,17 +163,21 @@ def write_results(
     statistic: str = "mean",
     plots: bool = True,
     extra: pd.DataFrame | None = None,
+    lookback: int | None = None,
 ) -> Evaluation:
     """Prediction CSVs, metrics.csv, hydrographs and the NSE CDF of one model or an ensemble.
 
     With several members the CSVs carry the ensemble centre and its 5-95 % band, and the metrics
     add coverage, CRPS and each member's NSE. ``extra`` columns (per basin) join metrics.csv.
+    Its ``note`` column says why a basin's row is empty (`empty_row_notes`, windows of
+    ``lookback`` days).
     """
     basins = list(members[0])
     for basin in basins:  # ids name the files: refuse one that is a path before writing any
         safe_file_id(basin)
     reader.require(["area"], ("basin",), "static attribute")
     areas = reader.read_static(basins, ["area"])[:, 0]
+    conversion = store_m3s_conversion(reader)
     if len(members) == 1:
         predictions = members[0]
         table = metrics_table(predictions)
@@ -171,6 +186,7 @@ def write_results(
         table = ensemble_metrics(members, predictions)
     if extra is not None:
         table = table.join(extra)
+    table["note"] = empty_row_notes(predictions, lookback)
     snow = "swe_sim" in predictions[basins[0]]
     tables = {}
     for basin, area in zip(basins, areas, strict=True):
@@ -188,6 +204,12 @@ def write_results(
     for basin in track(basins, f"write {results_dir.name}"):
         write_predictions(results_dir, basin, tables[basin])
     drawing.wait()
+    write_m3s_conversion(results_dir, conversion)
+    if not conversion["exact"]:
+        logger.warning(
+            f"{results_dir}: the m3/s columns of the prediction CSVs are approximate: "
+            f"{conversion['note'].removeprefix('approximate: ')} ({M3S_SIDECAR})"
+        )
     _, summary = write_metrics(results_dir, table)
     if len(members) > 1:
         summary |= {
@@ -198,6 +220,13 @@ def write_results(
     if plots:
         plot_nse_cdf(results_dir / "nse_cdf.png", table["NSE"])
     return Evaluation(results_dir, table, {k: float(np.float64(v)) for k, v in summary.items()})
+
+
+def store_m3s_conversion(reader: StoreReader) -> dict:
+    """`m3s_conversion` of the store ``reader`` reads."""
+    ds = open_store(reader.path)
+    long_name = str(ds["area"].attrs.get("long_name", "area"))
+    return m3s_conversion(str(reader.path), ds.attrs, long_name)
 
 
 def log_evaluation(evaluation: Evaluation, what: str) -> None:
@@ -214,4 +243,7 @@ def log_evaluation(evaluation: Evaluation, what: str) -> None:
             f"(median), CRPS {summary['crps_median']:.3f} mm/day, median member NSE "
             f"{summary['nse_member_median']:.3f}"
         )
+    empty = int((evaluation.metrics["note"] != "").sum()) if "note" in evaluation.metrics else 0
+    if empty:
+        line += f"; {empty} basin(s) without scores (their note in metrics.csv says why)"
     logger.info(line)

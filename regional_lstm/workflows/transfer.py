@@ -17,6 +17,7 @@ import pandas as pd
 from regional_lstm.artifacts import load_model
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
+from regional_lstm.data.normalize import require_complete_attributes
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.scan import window_statistics
 from regional_lstm.distributed.cluster import ray_session
@@ -28,7 +29,11 @@ from regional_lstm.models import build_model, freeze
 from regional_lstm.pipeline.donors import Donor, attribute_range_report, load_donor
 from regional_lstm.pipeline.fitting import fit_and_save, guard_resume, register_if_asked
 from regional_lstm.pipeline.layout import RAY_DIR, RESULTS_DIR
-from regional_lstm.pipeline.planning import check_period_in_store, schedule
+from regional_lstm.pipeline.planning import (
+    check_period_in_store,
+    schedule,
+    warn_unpredictable_basins,
+)
 from regional_lstm.pipeline.results import Evaluation, log_evaluation, write_results
 from regional_lstm.pipeline.stores import ensure_store
 from regional_lstm.tracking.models import log_model
@@ -100,9 +105,11 @@ def check_target(
         )
     reader.require(card.data.dynamic, ("basin", "time"), "dynamic input")
     reader.require(card.data.static, ("basin",), "static attribute")
+    require_complete_attributes(reader, basins, card.data.static)
     reader.require(card.data.targets[:1], ("basin", "time"), "target")
     for key in ("CALIBRATION_PERIOD", "VALIDATION_PERIOD"):
         check_period_in_store(reader, key, getattr(config, key))
+    warn_unpredictable_basins(reader, basins, config.VALIDATION_PERIOD, card.data)
     outside = attribute_range_report(card, reader, basins)
     if outside:
         names = sorted({name for found in outside.values() for name in found})
@@ -124,6 +131,7 @@ def _transfer_tracked(config, donor, reader, basins, tracked, out_of_range):
         donor.predict(reader, basins, period),
         statistic=donor.statistic,
         extra=baseline,
+        lookback=donor.card.data.lookback,
     )
     log_evaluation(zero_shot, f"Zero-shot {period}")
     log_results(tracked, _with_baseline(zero_shot), zero_shot.results_dir, prefix="zero_shot_")
@@ -178,7 +186,10 @@ def _fine_tune(config, donor: Donor, reader, basins, tracked) -> tuple[Evaluatio
     model, card = load_model(model_path)
     predictions = predict_period(model, card, reader, basins, config.VALIDATION_PERIOD)
     evaluation = write_results(
-        config.PROJECT_DIR / RESULTS_DIR / "fine_tuned", reader, [predictions]
+        config.PROJECT_DIR / RESULTS_DIR / "fine_tuned",
+        reader,
+        [predictions],
+        lookback=card.data.lookback,
     )
     log_evaluation(evaluation, f"Fine-tuned {config.VALIDATION_PERIOD}")
     model_uri = log_model(tracked, model_path)

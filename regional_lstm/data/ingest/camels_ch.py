@@ -27,7 +27,7 @@ from regional_lstm.data.ingest.common import (
     require_dir,
     select_basins,
 )
-from regional_lstm.data.store import CANONICAL, Variable
+from regional_lstm.data.store import CANONICAL, STREAMFLOW_AREA, Variable
 from regional_lstm.errors import IngestError
 
 SERIES_PREFIX = "CAMELS_CH_obs_based_"
@@ -67,7 +67,9 @@ class CamelsCH:
         }
         self.basins = select_basins(list(self._series_files), self.wanted, series_dir)
         self.dynamic_variables = [Variable(*spec) for spec in SERIES_COLUMNS.values()]
-        self.extra_attrs = {}
+        # discharge_spec is discharge_vol over the topographic table's area (checked on 4 basins:
+        # their medians agree within the 0.1 km2 the area is rounded to).
+        self.extra_attrs = {STREAMFLOW_AREA: "area"}
 
     def read_basin(self, basin: str) -> pd.DataFrame:
         values = read_daily_table(self._series_files[basin], list(SERIES_COLUMNS))

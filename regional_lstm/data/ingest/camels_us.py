@@ -31,7 +31,7 @@ from regional_lstm.data.ingest.common import (
     require_dir,
     select_basins,
 )
-from regional_lstm.data.store import CANONICAL, Variable
+from regional_lstm.data.store import CANONICAL, STREAMFLOW_AREA, Variable
 from regional_lstm.errors import IngestError
 from regional_lstm.units import convert
 
@@ -76,7 +76,7 @@ class CamelsUS:
         self._areas_km2: dict[str, float] = {}
         self.dynamic_variables = [Variable(*spec) for spec in FORCING_COLUMNS.values()]
         self.dynamic_variables.append(Variable("streamflow", *CANONICAL["streamflow"]))
-        self.extra_attrs = {"forcing": self.forcing}
+        self.extra_attrs = {"forcing": self.forcing, STREAMFLOW_AREA: "area"}
 
     def read_basin(self, basin: str) -> pd.DataFrame:
         forcing, area_km2 = _read_forcing(self._forcing_files[basin])

@@ -30,6 +30,7 @@ from regional_lstm.data.ingest.common import (
     require_columns,
     require_dir,
     select_basins,
+    warn_missing_rows,
 )
 from regional_lstm.data.store import CANONICAL, Variable
 from regional_lstm.errors import IngestError
@@ -113,10 +114,12 @@ class Caravan:
     def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
         prefixes = sorted({self._files[b].parent.name for b in self.basins})
         tables = []
+        gaps: dict[Path, list[str]] = {}
         for topic in ATTRIBUTE_TOPICS:
-            parts = [self._attribute_table(topic, prefix) for prefix in prefixes]
+            parts = [self._attribute_table(topic, prefix, gaps) for prefix in prefixes]
             tables.append((Path(f"attributes_{topic}"), pd.concat(parts)))
-        merged = merge_attribute_tables(tables, self.basins)
+        merged = merge_attribute_tables(tables, self.basins, warn=False)
+        warn_missing_rows(gaps)
         units, long_names = documented_attributes("caravan")
         units["area"], long_names["area"] = CANONICAL["area"]
         return attribute_variables(merged, units, long_names)
@@ -144,8 +147,11 @@ class Caravan:
                     )
         return Variable(name, units, long_name)
 
-    def _attribute_table(self, topic: str, prefix: str) -> pd.DataFrame:
-        """One prefix's table for one topic, checked to hold every selected basin once."""
+    def _attribute_table(
+        self, topic: str, prefix: str, gaps: dict[Path, list[str]]
+    ) -> pd.DataFrame:
+        """One prefix's table for one topic, a row per selected basin (NaN where it has none:
+        added to ``gaps``), checked to hold each basin once."""
         file = self._attributes_dir / prefix / f"attributes_{topic}_{prefix}.csv"
         if not file.is_file():
             raise IngestError(f"{file}: attribute table not found")
@@ -153,7 +159,10 @@ class Caravan:
         require_columns(table.columns, ["gauge_id", *(["area"] if topic == "other" else [])], file)
         table = table.set_index(table["gauge_id"].str.strip()).drop(columns="gauge_id")
         basins = [b for b in self.basins if self._files[b].parent.name == prefix]
-        return merge_attribute_tables([(file, table)], basins)
+        missing = [b for b in basins if b not in table.index]
+        if missing:
+            gaps[file] = missing
+        return merge_attribute_tables([(file, table)], basins, warn=False)
 
 
 def _open_netcdf(file: Path) -> xr.Dataset:

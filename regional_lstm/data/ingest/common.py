@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from importlib import resources
@@ -13,6 +14,9 @@ import yaml
 
 from regional_lstm.data.store import Variable
 from regional_lstm.errors import IngestError
+from regional_lstm.logs import shortlist
+
+logger = logging.getLogger(__name__)
 
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a"})
 FIRST_DATA_LINE = 2  # line 1 of a daily table is its header
@@ -241,30 +245,58 @@ def _floats(numbers: list[str]) -> defaultdict[str, type]:
 
 
 def merge_attribute_tables(
-    tables: Sequence[tuple[Path, pd.DataFrame]], basins: Sequence[str]
+    tables: Sequence[tuple[Path, pd.DataFrame]], basins: Sequence[str], *, warn: bool = True
 ) -> pd.DataFrame:
     """Join per-topic attribute tables (indexed by basin id) into one row per basin.
 
-    Every table must have a row for every basin. A column repeated in a later table is
-    dropped when its values agree and kept as ``<column>_<table>`` when they differ.
+    A basin a table has no row for gets that table's attributes missing (NaN, or empty text),
+    and one warning (unless not ``warn``) lists each such table with its basins: a run refuses
+    only the missing attributes it uses. A column repeated in a later table is dropped when its
+    values agree where both have one (filling the other's gaps) and kept as
+    ``<column>_<table>`` when they differ.
     """
     merged = pd.DataFrame(index=pd.Index(list(basins), name="basin"))
+    gaps: dict[Path, list[str]] = {}
     for file, table in tables:
         if table.index.has_duplicates:
             dup = table.index[table.index.duplicated()][0]
             raise IngestError(f"{file}: basin {dup} has two rows")
         missing = [b for b in basins if b not in table.index]
         if missing:
-            raise IngestError(f"{file}: attribute table has no row for basin {missing[0]}")
-        rows = table.loc[list(basins)]
+            gaps[file] = missing
+        rows = table.reindex(list(basins))
         for column in rows.columns:
             values = rows[column]
             if column in merged.columns:
-                if values.astype(str).equals(merged[column].astype(str)):
+                known = values.notna() & merged[column].notna()
+                if values[known].astype(str).equals(merged[column][known].astype(str)):
+                    merged[column] = merged[column].where(merged[column].notna(), values)
                     continue
                 column = f"{column}_{file.stem}"
             merged[column] = values.to_numpy()
+    if warn:
+        warn_missing_rows(gaps)
     return merged
+
+
+def warn_missing_rows(gaps: dict[Path, list[str]]) -> None:
+    """One warning naming each attribute table and the basins it has no row for (tables that
+    lack the same basins together, by file name when they share a folder)."""
+    if not gaps:
+        return
+    folders = {file.parent for file in gaps}
+    folder = f" in {folders.pop()}" if len(folders) == 1 else ""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for file, basins in gaps.items():
+        groups.setdefault(tuple(basins), []).append(file.name if folder else str(file))
+    listed = "; ".join(
+        f"{', '.join(files)} {'lacks' if len(files) == 1 else 'lack'} {shortlist(list(basins))}"
+        for basins, files in groups.items()
+    )
+    logger.warning(
+        f"attribute tables{folder} have no row for some basins, ingested with those attributes "
+        f"missing (a run that uses one of them refuses those basins): {listed}"
+    )
 
 
 def attribute_variables(

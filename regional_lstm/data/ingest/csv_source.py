@@ -33,7 +33,7 @@ from regional_lstm.data.ingest.csv_mapping import (
     VariableSpec,
     load_mapping,
 )
-from regional_lstm.data.store import CANONICAL, Variable
+from regional_lstm.data.store import CANONICAL, STREAMFLOW_AREA, Variable
 from regional_lstm.errors import IngestError
 from regional_lstm.units import convert, needs_area
 
@@ -69,6 +69,8 @@ class CsvSource:
             for column, spec in self.mapping.variables.items()
         ]
         self.extra_attrs = {"dataset": self.mapping.name, "mapping": str(self.mapping.path)}
+        if self._converts_streamflow():
+            self.extra_attrs[STREAMFLOW_AREA] = "area"
 
     def read_basin(self, basin: str) -> pd.DataFrame:
         parts = [(file, self._read_file(file)) for file in self._files[basin]]
@@ -88,6 +90,15 @@ class CsvSource:
                 f"{self.mapping.path}: attribute {clash[0]!r} has the name of a dynamic variable"
             )
         return attribute_variables(table, units, long_names)
+
+    def _converts_streamflow(self) -> bool:
+        """Whether streamflow is converted to mm/day here, with the stored ``area``."""
+        return any(
+            spec.name == "streamflow"
+            and spec.from_units is not None
+            and needs_area(spec.from_units, spec.units)
+            for spec in self.mapping.variables.values()
+        )
 
     def _resolve(self, path: str) -> Path:
         """A mapping path: absolute, or relative to the source directory."""
@@ -185,12 +196,13 @@ class CsvSource:
         return file, table.apply(lambda column: column.str.strip())
 
     def _read_key_values(self, source: AttributeSource) -> tuple[Path, pd.DataFrame]:
-        """One ``key,value`` file per basin; keys become columns."""
+        """One ``key,value`` file per basin; keys become columns. A basin without its file gets
+        its attributes missing, as one without a row in a table (at least one file must exist)."""
         rows = {}
         for basin in self.basins:
             file = self._resolve(source.path.replace("{basin}", basin))
             if not file.is_file():
-                raise IngestError(f"{file}: attribute file for basin {basin} not found")
+                continue
             pairs = read_table(file, sep=source.delimiter, encoding=source.encoding, header=None)
             if pairs.shape[1] != 2:
                 raise IngestError(f"{file}: expected 'key{source.delimiter}value' rows")
@@ -201,6 +213,9 @@ class CsvSource:
                 if key not in set(keys):
                     raise IngestError(f"{file}: no key {key!r}")
             rows[basin] = pd.Series(pairs[1].str.strip().to_numpy(), index=keys.to_numpy())
+        if not rows:
+            first = self._resolve(source.path.replace("{basin}", self.basins[0]))
+            raise IngestError(f"{first}: attribute file not found (nor for any other basin)")
         table = pd.DataFrame.from_dict(rows, orient="index")
         table.index.name = "basin"
         return self._resolve(source.path), table

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regional_lstm.data.store import CANONICAL, Variable, write_store
+from regional_lstm.data.store import CANONICAL, STREAMFLOW_AREA, Variable, write_store
 from regional_lstm.data.synth.constants import CONSTANTS
 from regional_lstm.data.synth.hydrology import model_parameters, simulate
 from regional_lstm.data.synth.weather import climate_attributes, make_forcings
@@ -78,6 +78,7 @@ class SyntheticSource:
             "synthetic_gap_fraction": str(self.gap_fraction),
             "synthetic_constants": json.dumps(asdict(CONSTANTS)),
             "synthetic_generator": "regional_lstm.data.synth (see datasets/synthetic.md)",
+            STREAMFLOW_AREA: "area",  # discharge is defined as the mm/day times this area
         }
 
     def read_basin(self, basin: str) -> pd.DataFrame:
