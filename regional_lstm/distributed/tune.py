@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -27,6 +28,24 @@ def param_space(space: dict[str, list[Any]], grid: bool) -> dict[str, Any]:
     """Tune's space: every list value tried (grid) or drawn uniformly per trial (random)."""
     make = tune.grid_search if grid else tune.choice
     return {key: make(list(values)) for key, values in space.items()}
+
+
+def distinct_points(space: dict[str, list[Any]], count: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` different points of ``space`` drawn at random (all of them, in a random order,
+    when it has fewer), the same for the same ``seed``.
+
+    Tune's `choice` draws every key afresh per trial, so a small space gives the same point
+    twice: a trial spent on nothing new.
+    """
+    values = {key: list(dict.fromkeys(options)) for key, options in space.items()}
+    shape = [len(options) for options in values.values()]
+    size = math.prod(shape)
+    drawn = np.random.default_rng(seed).choice(size, size=min(count, size), replace=False)
+    indices = np.unravel_index(drawn, shape)  # one array per key
+    return [
+        {key: values[key][int(i[n])] for key, i in zip(values, indices, strict=True)}
+        for n in range(len(drawn))
+    ]
 
 
 def grid_over(labels: list[str]) -> dict[str, Any]:
@@ -91,8 +110,11 @@ def run_sweep(
     name: str,
     resume: bool,
     retries: int = 0,
+    points: list[dict[str, Any]] | None = None,
 ) -> tune.ResultGrid:
     """Run (or resume) the sweep; each trial reports ``metric`` every epoch (maximised).
+
+    ``points`` are tried first, one trial each (`distinct_points` for a random search).
 
     A trial whose process died (its node lost) is started again up to ``retries`` times; it
     finds its own MLflow run and checkpoint in its folder and goes on from its last epoch.
@@ -123,7 +145,9 @@ def run_sweep(
                 mode="max",
                 num_samples=num_samples,
                 scheduler=scheduler,
-                search_alg=BasicVariantGenerator(max_concurrent=max_concurrent, random_state=seed),
+                search_alg=BasicVariantGenerator(
+                    points_to_evaluate=points, max_concurrent=max_concurrent, random_state=seed
+                ),
             ),
             run_config=tune.RunConfig(
                 name=name,

@@ -21,6 +21,7 @@ from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import ray_session, with_restarts
 from regional_lstm.distributed.tune import (
+    distinct_points,
     grid_size,
     param_space,
     plan_resources,
@@ -90,12 +91,13 @@ def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
     early_stop = config.OPTIMIZATION_EARLY_STOPPING
     if early_stop is None:
         early_stop = not grid
+    points = None if grid else _random_points(config, space)
     with closing(parent):
         with ray_session(config.RAY_ADDRESS, dashboard=True):
             cpus_per_worker, concurrent = plan_resources(config.RAY_NUM_WORKERS)
             logger.info(
                 f"{config.OPTIMIZATION_ALGORITHM} over {', '.join(space)}: "
-                f"{grid_size(space) if grid else config.OPTIMIZATION_MAX_ITERATIONS} trials, "
+                f"{grid_size(space) if grid else len(points)} trials, "
                 f"{concurrent} at a time, metric median validation {metric}"
             )
             # Decided here, on the driver: a trial's process cannot tell a joined cluster
@@ -106,7 +108,7 @@ def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
                 trial_fn,
                 param_space(space, grid),
                 metric="best_score",
-                num_samples=1 if grid else config.OPTIMIZATION_MAX_ITERATIONS,
+                num_samples=1 if grid else len(points),
                 max_epochs=_max_epochs(config),
                 early_stop=early_stop,
                 max_concurrent=concurrent,
@@ -115,9 +117,22 @@ def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
                 name=SWEEP,
                 resume=resume,
                 retries=int(config.RAY_MAX_FAILURES or 0),
+                points=points,
             )
         outcome = _finish(config, space, results, parent, sweep_dir)
     return outcome
+
+
+def _random_points(config: Config, space: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """OPTIMIZATION_MAX_ITERATIONS different points, or every point of a smaller space (said)."""
+    points = distinct_points(space, config.OPTIMIZATION_MAX_ITERATIONS, config.SEED)
+    if len(points) < config.OPTIMIZATION_MAX_ITERATIONS:
+        logger.warning(
+            f"RandomSearch: the space of {', '.join(space)} has {len(points)} different "
+            f"points, fewer than OPTIMIZATION_MAX_ITERATIONS {config.OPTIMIZATION_MAX_ITERATIONS}"
+            f": each is tried once ({len(points)} trials)"
+        )
+    return points
 
 
 def _max_epochs(config: Config) -> int:

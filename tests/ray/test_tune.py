@@ -99,6 +99,7 @@ def test_random_search_runs_max_iterations_trials(ray_cluster, tiny_store, tmp_p
     outcome = tune(config)
     assert len(child_runs(outcome)) == 2
     assert len(outcome.trials) == 2
+    assert len(outcome.trials[["LSTM_HIDDEN_SIZE", "LSTM_DROPOUT"]].drop_duplicates()) == 2
 
 
 def test_grid_larger_than_the_cap_is_refused(tiny_store, tmp_path):
