@@ -60,6 +60,24 @@ def replace_dir(source: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextmanager
+def staged_files(directory: Path) -> Iterator[Path]:
+    """A hidden folder beside ``directory`` to write a set of files into; when the block ends
+    they move into ``directory``, replacing files of the same names, and other files stay.
+
+    If the block raises (a full disk, a failed write), ``directory`` is as it was: every file
+    is written before the first is moved, and moving needs no space.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.staged-"))
+    try:
+        yield staging
+        for path in sorted(staging.iterdir()):
+            os.replace(path, directory / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _new_file_beside(path: Path) -> Path:
     """Create an empty, hidden, uniquely named file next to ``path``, as ``open`` would."""
     while True:

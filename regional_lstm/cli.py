@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -344,6 +345,11 @@ def _cell(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+# Writes the machine refused: the user frees space or picks another folder; the writers that
+# failed left the previous files whole (regional_lstm.atomic).
+STORAGE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr, no traceback.
 
@@ -368,6 +374,12 @@ def main() -> None:
         sys.exit(error.exit_code)
     except RegionalLSTMError as error:
         err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except OSError as error:
+        if error.errno not in STORAGE_ERRORS:  # a bug or a lost connection: the traceback helps
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        err.print(f"error: {where}{error.strerror}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted", markup=False)

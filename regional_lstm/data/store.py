@@ -18,6 +18,7 @@ object stores); we open with ``consolidated=True`` explicitly.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import multiprocessing
 import os
@@ -218,7 +219,9 @@ def _stage_basin(
     frame = source.read_basin(basin)
     _check_basin_frame(frame, names, basin)
     full = pd.date_range(frame.index[0], frame.index[-1], freq="D")
-    np.save(staging / f"{i}.npy", frame.reindex(full)[names].to_numpy(dtype=np.float32))
+    staged = io.BytesIO()  # numpy's own file write reports a full disk without its errno
+    np.save(staged, frame.reindex(full)[names].to_numpy(dtype=np.float32))
+    (staging / f"{i}.npy").write_bytes(staged.getbuffer())
     return basin, (full[0], full[-1])
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from regional_lstm.accelerator import inference_settings
 from regional_lstm.artifacts import load_members
+from regional_lstm.atomic import staged_files
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.store import open_store
@@ -194,32 +195,50 @@ def write_results(
             tables[basin] = prediction_table(predictions[basin], float(area), snow)
         else:
             tables[basin] = ensemble_prediction_table(predictions[basin], float(area))
-    nse = table["NSE"]
-    plotted = [
-        Hydrograph(results_dir / f"{basin}_LSTM_hydrograph.png", basin, csv, float(nse[basin]))
-        for basin, csv in tables.items()
-        if plots
-    ]
-    drawing = Drawing(plotted, band=len(members) > 1)  # in other processes while CSVs are written
-    for basin in track(basins, f"write {results_dir.name}"):
-        write_predictions(results_dir, basin, tables[basin])
-    drawing.wait()
-    write_m3s_conversion(results_dir, conversion)
     if not conversion["exact"]:
         logger.warning(
             f"{results_dir}: the m3/s columns of the prediction CSVs are approximate: "
             f"{conversion['note'].removeprefix('approximate: ')} ({M3S_SIDECAR})"
         )
-    _, summary = write_metrics(results_dir, table)
+    with staged_files(results_dir) as staging:  # a failed write leaves the old results whole
+        summary = _write_files(
+            staging, tables, table, conversion, plots, band=len(members) > 1, name=results_dir.name
+        )
     if len(members) > 1:
         summary |= {
             "coverage_90_median": float(table["coverage_90"].median()),
             "crps_median": float(table["CRPS"].median()),
             "nse_member_median": float(table["NSE_member_median"].median()),
         }
-    if plots:
-        plot_nse_cdf(results_dir / "nse_cdf.png", table["NSE"])
     return Evaluation(results_dir, table, {k: float(np.float64(v)) for k, v in summary.items()})
+
+
+def _write_files(
+    folder: Path,
+    tables: dict[str, pd.DataFrame],
+    table: pd.DataFrame,
+    conversion: dict,
+    plots: bool,
+    band: bool,
+    name: str,
+) -> dict[str, float]:
+    """The result files into ``folder``; returns metrics.csv's summary. ``name`` labels the
+    progress bar."""
+    nse = table["NSE"]
+    plotted = [
+        Hydrograph(folder / f"{basin}_LSTM_hydrograph.png", basin, csv, float(nse[basin]))
+        for basin, csv in tables.items()
+        if plots
+    ]
+    drawing = Drawing(plotted, band=band)  # in other processes while CSVs are written
+    for basin in track(list(tables), f"write {name}"):
+        write_predictions(folder, basin, tables[basin])
+    drawing.wait()
+    write_m3s_conversion(folder, conversion)
+    _, summary = write_metrics(folder, table)
+    if plots:
+        plot_nse_cdf(folder / "nse_cdf.png", nse)
+    return summary
 
 
 def store_m3s_conversion(reader: StoreReader) -> dict:
