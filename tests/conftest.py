@@ -245,6 +245,30 @@ def ray_cluster():
     ray.shutdown()
 
 
+# The tiny config trained on the session Ray, each once per session (`trained`).
+TRAINED = {
+    "1-worker-concat": {"RAY_NUM_WORKERS": 1},
+    "2-workers-ealstm-attention": {
+        "RAY_NUM_WORKERS": 2,
+        "LSTM_STATIC_CONDITIONING": "ealstm",
+        "LSTM_USE_ATTENTION": True,
+    },
+}
+
+
+@pytest.fixture(scope="session", params=list(TRAINED))
+def trained(request, ray_cluster, tiny_store, tmp_path_factory):
+    """(config, outcome, log lines) of `train` on one and on two workers, shared by the
+    training tests (tests/ray/) and the same-seed tests (tests/reliability/ray/)."""
+    from regional_lstm.workflows.train import train
+
+    project = tmp_path_factory.mktemp(request.param)
+    config = tiny_config(tiny_store, project, **TRAINED[request.param])
+    with log_lines() as lines:
+        outcome = train(config)
+    return config, outcome, lines
+
+
 class _Lines(logging.Handler):
     def __init__(self, lines: list[str]) -> None:
         from regional_lstm.logs import PlainFormatter

@@ -16,25 +16,6 @@ from tests.conftest import log_lines, tiny_config
 pytestmark = pytest.mark.ray
 
 
-MODELS = {
-    "1-worker-concat": {"RAY_NUM_WORKERS": 1},
-    "2-workers-ealstm-attention": {
-        "RAY_NUM_WORKERS": 2,
-        "LSTM_STATIC_CONDITIONING": "ealstm",
-        "LSTM_USE_ATTENTION": True,
-    },
-}
-
-
-@pytest.fixture(scope="module", params=list(MODELS))
-def trained(request, ray_cluster, tiny_store, tmp_path_factory):
-    project = tmp_path_factory.mktemp(request.param)
-    config = tiny_config(tiny_store, project, **MODELS[request.param])
-    with log_lines() as lines:
-        outcome = train(config)
-    return config, outcome, lines
-
-
 def test_loss_falls_and_validation_nse_improves(trained):
     _, outcome, lines = trained
     history = outcome.state["history"]
