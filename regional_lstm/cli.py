@@ -15,6 +15,7 @@ from rich.table import Table
 from regional_lstm import cli_cluster, cli_forecast
 from regional_lstm.cli_output import print_store
 from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.locations import redact_passwords
 from regional_lstm.registry import INGEST_ADAPTERS
 
 app = typer.Typer(
@@ -373,7 +374,8 @@ def main() -> None:
         err.print(message, markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except RegionalLSTMError as error:
-        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        message = redact_passwords(f"error: {error}")
+        err.print(message, markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
     except OSError as error:
         if error.errno not in STORAGE_ERRORS:  # a bug or a lost connection: the traceback helps

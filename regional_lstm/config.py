@@ -31,7 +31,14 @@ from pydantic import (
 
 from regional_lstm.config_periods import Period
 from regional_lstm.errors import ConfigError
-from regional_lstm.locations import Location, is_url, location, redact, without_redacted
+from regional_lstm.locations import (
+    Location,
+    is_url,
+    location,
+    redact,
+    redact_passwords,
+    without_redacted,
+)
 from regional_lstm.registry import INGEST_ADAPTERS, MODELS
 from regional_lstm.yaml_model import read_mapping, validate
 
@@ -352,11 +359,13 @@ class Config(BaseModel):
 
     def to_yaml_dict(self, *, redacted: bool = True) -> dict[str, Any]:
         """Every key as plain YAML/JSON values (paths as str, periods as two ISO dates), with
-        the secrets among STORAGE_OPTIONS replaced by a marker unless ``redacted`` is False
+        the secrets among STORAGE_OPTIONS and URL passwords (an MLflow server's) replaced by a
+        marker unless ``redacted`` is False
         (only for a config handed on to run, never for one shown, logged or saved)."""
         data = self.model_dump(mode="json")
         if redacted:
             data["STORAGE_OPTIONS"] = redact(data["STORAGE_OPTIONS"])
+            data = {k: redact_passwords(v) if isinstance(v, str) else v for k, v in data.items()}
         return data
 
     @property

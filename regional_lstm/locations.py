@@ -171,6 +171,15 @@ def is_url(text: str | os.PathLike[str]) -> bool:
     return URL.match(os.fspath(text)) is not None
 
 
+# The password of a URL's user info: http://user:PASSWORD@host (an MLflow or Ray address).
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]+):[^@\s/]+@", re.IGNORECASE)
+
+
+def redact_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by a marker."""
+    return URL_PASSWORD.sub(rf"\1:{REDACTED}@", text)
+
+
 def redact(options: Any) -> Any:
     """Storage options with every value under a secret-looking key replaced by a marker."""
     if isinstance(options, dict):

@@ -11,6 +11,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from regional_lstm.locations import redact_passwords
+
 ROOT = "regional_lstm"
 QUIET = (
     *("mlflow", "alembic", "ray", "urllib3", "filelock", "fsspec", "numcodecs", "matplotlib"),
@@ -35,6 +37,14 @@ def shortlist(items: Sequence[str], limit: int = 10) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _without_passwords(record: logging.LogRecord) -> bool:
+    """A record's message with URL passwords redacted: no credential reaches a console or log."""
+    message = record.getMessage()
+    if "@" in message:
+        record.msg, record.args = redact_passwords(message), None
+    return True
+
+
 def configure(level: int = logging.INFO) -> None:
     """Send our log records to stdout and quieten third-party loggers (idempotent)."""
     logger = logging.getLogger(ROOT)
@@ -54,6 +64,7 @@ def configure(level: int = logging.INFO) -> None:
     else:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(PlainFormatter())
+    handler.addFilter(_without_passwords)
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

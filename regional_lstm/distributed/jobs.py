@@ -48,10 +48,11 @@ def submit(config: Config, verb: str, address: str) -> str:
     if verb not in VERBS:
         raise ClusterError(f"--verb {verb!r}: choose one of {', '.join(VERBS)}")
     jobs = client(address)
-    if config.to_yaml_dict()["STORAGE_OPTIONS"] != config.STORAGE_OPTIONS:
+    if config.to_yaml_dict() != config.to_yaml_dict(redacted=False):
         logger.warning(
-            "STORAGE_OPTIONS: its secrets stay on this machine; the cluster's nodes read "
-            "DATA_STORE with their own credentials (environment, instance profile)"
+            "secrets in STORAGE_OPTIONS or a URL's password stay on this machine; the cluster's "
+            "nodes use their own credentials (environment, instance profile, "
+            "MLFLOW_TRACKING_USERNAME/PASSWORD)"
         )
     with tempfile.TemporaryDirectory(prefix="regional-lstm-job-") as folder:
         path = Path(folder) / CONFIG_NAME

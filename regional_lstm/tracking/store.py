@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from regional_lstm.config import Config
 from regional_lstm.errors import ConfigError, TrackingError, failure_reason
+from regional_lstm.locations import redact_passwords
 
 DATABASE = "mlflow.db"
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -125,11 +126,8 @@ def require_reachable(uri: str) -> None:
 
 
 def shown_uri(uri: str) -> str:
-    """``uri`` without a user name or password, for messages."""
-    parts = urlparse(uri)
-    if parts.username is None and parts.password is None:
-        return uri
-    return parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")).geturl()
+    """``uri`` with its password (if any) redacted, for messages."""
+    return redact_passwords(uri)
 
 
 def _bounded_retries() -> None:
