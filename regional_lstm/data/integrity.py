@@ -9,7 +9,7 @@ the store's summary records which days those are. So, when a local store is open
   the consolidated copy (shape, data type, chunks, codecs, fill value, dimensions);
 - every array's dimensions must have the lengths of the ``basin`` and ``time`` coordinates, and
   a (basin, time) variable must be floating point;
-- the coordinates and the summary's moments must have every chunk file;
+- the coordinates must have every chunk file;
 - a (basin, time) variable may lack a chunk file only where its summary records every day of
   that chunk as missing; a store without a summary cannot tell, so a warning names the chunks.
 
@@ -112,9 +112,8 @@ def _check_files(root: str, mtime_ns: int, size: int) -> None:
     path = Path(root)
     arrays = consolidated_arrays(location(root))
     for name, entry in arrays.items():
-        nested = "/" in name
-        if nested and not (name.startswith(f"{GROUP}/") and name.endswith("_moments")):
-            continue
+        if "/" in name:
+            continue  # the summary: `open_summary` checks it against the store, and ignores it
         own = _array_metadata(path, name)
         for key in AGREE:
             if own.get(key) != entry.get(key):
@@ -125,7 +124,7 @@ def _check_files(root: str, mtime_ns: int, size: int) -> None:
         absent = _absent_chunks(path / name, entry)
         if not absent:
             continue
-        if nested or name in COORDINATES:
+        if name in COORDINATES:
             raise StoreError(f"{path}: variable {name!r}: chunk file {name}/{absent[0]} is missing")
         if tuple(entry.get("dimension_names") or ()) == COORDINATES:
             _check_absent_are_missing(path, name, entry, absent)
@@ -172,8 +171,13 @@ def _check_absent_are_missing(
     path: Path, name: str, entry: dict[str, Any], absent: list[str]
 ) -> None:
     """An absent chunk of a (basin, time) variable must be one its summary records as missing."""
+    n_basins, n_days = entry["shape"]
     try:
-        bits = zarr.open_group(location(path).zarr_store(), path=GROUP, mode="r")[f"{name}_missing"]
+        summary = zarr.open_group(location(path).zarr_store(), path=GROUP, mode="r")
+        attrs = dict(summary.attrs)
+        if (attrs.get("basins"), attrs.get("days")) != (n_basins, n_days):
+            raise KeyError(name)  # a summary of another record (`open_summary` ignores it too)
+        bits = summary[f"{name}_missing"]
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
         logger.warning(
             "%s: %s has %d chunk file(s) absent (%s/%s first), read as missing values; the store "
@@ -186,7 +190,6 @@ def _check_absent_are_missing(
         )
         return
     basin_chunk, time_chunk = entry["chunk_grid"]["configuration"]["chunk_shape"]
-    n_basins, n_days = entry["shape"]
     for key in absent:
         i, j = (int(part) for part in key.split("/")[1:])
         rows = slice(i * basin_chunk, min((i + 1) * basin_chunk, n_basins))

@@ -22,6 +22,7 @@ import pandas as pd
 import zarr
 
 from regional_lstm.data.damage import read_error
+from regional_lstm.errors import StoreError
 from regional_lstm.locations import Location, location
 
 logger = logging.getLogger(__name__)
@@ -158,8 +159,18 @@ class StoreSummary:
     path: Path | Location
 
     def moments(self, name: str, rows: np.ndarray | slice) -> np.ndarray:
-        """(basin, year, statistic) float64 of ``rows``."""
-        return self._read(f"{name}_moments", (rows,))
+        """(basin, year, statistic) float64 of ``rows``.
+
+        Never NaN as written (a year without values counts 0): NaN is the fill value of a chunk
+        file that has gone, and would make NaN statistics.
+        """
+        values = self._read(f"{name}_moments", (rows,))
+        if np.isnan(values).any():
+            raise StoreError(
+                f"{self.path}: the summary of {name!r} is damaged (a chunk file of "
+                f"{GROUP}/{name}_moments is missing); run 'regional-lstm summarize {self.path}'"
+            )
+        return values
 
     def missing(self, name: str, rows: np.ndarray | slice, times: slice) -> np.ndarray:
         """(basin, time) booleans, True where ``name`` is missing, at store positions ``times``."""
