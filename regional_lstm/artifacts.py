@@ -206,6 +206,7 @@ def load_tensors(path: str | Path, what: str = "weights file") -> Any:
     """
     path = Path(path)
     try:
+        _check_crc(path, what)
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise ModelFileError(f"{path}: {what} not found") from None
@@ -221,6 +222,17 @@ def load_tensors(path: str | Path, what: str = "weights file") -> Any:
         raise ModelFileError(
             f"{path}: {what} is damaged (truncated?) or not written by torch.save"
         ) from None
+
+
+def _check_crc(path: Path, what: str) -> None:
+    """Each record of torch's zip format against its CRC-32, which torch itself never checks:
+    a flipped byte in a tensor would otherwise load as a different weight."""
+    if not zipfile.is_zipfile(path):
+        return  # torch's legacy format (no checksums), or not torch's at all: torch.load says
+    with zipfile.ZipFile(path) as archive:
+        bad = archive.testzip()
+    if bad is not None:
+        raise ModelFileError(f"{path}: {what} is damaged ({bad.split('/', 1)[-1]} fails its CRC)")
 
 
 def load_weights(model: nn.Module, path: str | Path, described_by: str) -> None:
