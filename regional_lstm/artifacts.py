@@ -114,11 +114,11 @@ class ModelCard:
         """The model must read what the data spec feeds it, and every name be normalised."""
         model, data, norm = self.model, self.data, self.normalization
         if model.n_dynamic != len(data.inputs):
-            raise ValueError(f"model.n_dynamic: {model.n_dynamic}, but data has {len(data.inputs)}")
+            raise ValueError(f"model.n_dynamic is {model.n_dynamic}, data has {len(data.inputs)}")
         if model.n_static != len(data.static):
-            raise ValueError(f"model.n_static: {model.n_static}, but data has {len(data.static)}")
+            raise ValueError(f"model.n_static is {model.n_static}, data has {len(data.static)}")
         if model.targets != data.targets:
-            raise ValueError(f"model.targets: {list(model.targets)}, data.targets differ")
+            raise ValueError(f"model.targets {list(model.targets)} differ from data.targets")
         if data.lookback < 1 or any(lag < 1 for lag in data.lags):
             raise ValueError("data.lookback and data.lags must be >= 1")
         for kind, names in (("dynamic", data.dynamic), ("static", data.static)):
