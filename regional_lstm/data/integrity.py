@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from regional_lstm.data.damage import RESTORE
+from regional_lstm.data.damage import RESTORE, read_error
 from regional_lstm.data.summary import GROUP
 from regional_lstm.errors import StoreError
 from regional_lstm.locations import ROOT_METADATA, Location, location
@@ -125,7 +125,9 @@ def _check_files(root: str, mtime_ns: int, size: int) -> None:
         if not absent:
             continue
         if name in COORDINATES:
-            raise StoreError(f"{path}: variable {name!r}: chunk file {name}/{absent[0]} is missing")
+            raise StoreError(
+                f"{path}: variable {name!r}: chunk file {name}/{absent[0]} is missing; {RESTORE}"
+            )
         if tuple(entry.get("dimension_names") or ()) == COORDINATES:
             _check_absent_are_missing(path, name, entry, absent)
 
@@ -194,7 +196,10 @@ def _check_absent_are_missing(
         i, j = (int(part) for part in key.split("/")[1:])
         rows = slice(i * basin_chunk, min((i + 1) * basin_chunk, n_basins))
         first, stop = j * time_chunk, min((j + 1) * time_chunk, n_days)
-        packed = bits[rows, first // 8 : math.ceil(stop / 8)]
+        try:
+            packed = bits[rows, first // 8 : math.ceil(stop / 8)]
+        except Exception as error:  # each codec raises its own: a damaged chunk
+            raise read_error(path, bits, error) from None
         missing = np.unpackbits(packed, axis=1).view(bool)[:, first % 8 : first % 8 + stop - first]
         if not missing.all():
             raise StoreError(
