@@ -25,7 +25,7 @@ from regional_lstm.data.sampling import DataSpec
 from regional_lstm.data.scan import scan_store
 from regional_lstm.data.store import open_store
 from regional_lstm.errors import StoreError
-from tests.conftest import edited_store, run_cli, tiny_config
+from tests.conftest import assert_one_line_error, edited_store, run_cli, tiny_config
 
 CHUNK = Path("prcp") / "c" / "0" / "0"  # the tiny store's one chunk of prcp
 
@@ -298,3 +298,9 @@ def assert_one_line_error_last(result, *needles: str) -> None:
     assert len(errors) == 1, result.stderr
     for needle in needles:
         assert needle in errors[0]
+
+
+def test_inspect_on_the_command_line_names_a_damaged_chunk_in_one_line(store):
+    DAMAGES["truncated"](store / CHUNK)
+    result = run_cli("inspect", store)
+    assert_one_line_error(result, str(store), "'prcp'", "chunk prcp/c/0/0 is damaged")
