@@ -4,7 +4,9 @@ Ray wraps what a worker raised: a task's error returns as a `RayTaskError` that 
 instance of the original class but whose text is the worker's whole traceback; Ray Train
 gathers its workers' errors by rank into a `WorkerGroupError` (or a `ControllerError`), and
 Tune keeps a trial's as its result's error. `user_error` finds the `RegionalLSTMError` inside
-(a damaged store chunk read by a worker, a refused model file), so the CLI prints its line.
+(a damaged store chunk read by a worker, a refused model file), so the CLI prints its line:
+for prediction tasks and Tune trials (ensemble members, PUB folds, sweeps); a Train run's own
+failures are explained by `failures.explain`.
 """
 
 from __future__ import annotations
