@@ -37,6 +37,13 @@ class TrackingError(RegionalLSTMError):
     """The MLflow tracking store cannot be reached, or stopped answering during a run."""
 
 
+class ModelFileError(RegionalLSTMError):
+    """A model, checkpoint, state or ensemble file is damaged, tampered with or inconsistent.
+
+    Raised instead of loading anything a file would need unpickling for: nothing in it runs.
+    """
+
+
 def failure_reason(error: Exception) -> str:
     """The last, most specific clause of a requests/urllib3 error: "Connection refused"."""
     text = " ".join(str(error).split())

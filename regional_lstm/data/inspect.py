@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zarr
 
+from regional_lstm.data.damage import read_error
 from regional_lstm.data.store import dynamic_names, open_store, static_names, store_location
 from regional_lstm.data.summary import open_summary
 
@@ -15,11 +17,15 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
     """A JSON-ready description of a store; reads each dynamic variable once, chunk by chunk."""
     path = store_location(path)
     ds = open_store(path)
+    group = zarr.open_group(path.zarr_store(), mode="r")
     time = ds["time"].to_index()
     dynamics = []
     for name in dynamic_names(ds):
         var = ds[name]
-        missing_per_basin = var.isnull().mean("time").compute().to_numpy()
+        try:
+            missing_per_basin = var.isnull().mean("time").compute().to_numpy()
+        except Exception as error:  # each codec raises its own: a damaged chunk
+            raise read_error(path, group[name], error) from None
         dynamics.append(
             {
                 "name": name,
@@ -33,7 +39,10 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
     attributes = []
     incomplete: dict[str, list[str]] = {}
     for name in static_names(ds):
-        values = ds[name].to_numpy()
+        try:
+            values = ds[name].to_numpy()
+        except Exception as error:  # as above
+            raise read_error(path, group[name], error) from None
         numeric = np.issubdtype(values.dtype, np.number)
         missing = np.isnan(values) if numeric else values == ""
         for row in np.flatnonzero(missing):

@@ -17,6 +17,7 @@ import pandas as pd
 import zarr
 from zarr.core.sync import sync
 
+from regional_lstm.data.damage import read_error
 from regional_lstm.data.store import open_store, store_location
 from regional_lstm.errors import StoreError
 from regional_lstm.locations import Location
@@ -72,15 +73,17 @@ class StoreReader:
         rows = slice(int(ordered[0]), int(ordered[-1]) + 1) if run else ordered.tolist()
         arrays = [self._array(name) for name in variables]
 
-        async def read_all() -> list[np.ndarray]:
+        async def read_all() -> list[np.ndarray | BaseException]:
             # One trip to zarr's event loop for every variable: per-call overhead, not
             # decompression, is most of a small read's cost (a tile: 12 -> 8 ms).
             reads = (a.async_array.oindex.getitem((rows, times)) for a in arrays)
-            return await asyncio.gather(*reads)
+            return await asyncio.gather(*reads, return_exceptions=True)
 
         out = np.empty((len(basins), times.stop - times.start, len(variables)), dtype=np.float32)
         rows_in_order = bool((order == np.arange(len(order))).all())
         for k, values in enumerate(sync(read_all())):
+            if isinstance(values, BaseException):  # a codec's error: a damaged chunk
+                raise read_error(self.path, arrays[k], values)
             if rows_in_order:
                 out[..., k] = values
             else:
@@ -104,7 +107,10 @@ class StoreReader:
 
     def _array(self, name: str) -> zarr.Array:
         if name not in self._arrays:
-            self._arrays[name] = self._group[name]
+            try:
+                self._arrays[name] = self._group[name]
+            except KeyError:
+                raise StoreError(f"{self.path}: no variable {name!r} in this store") from None
         return self._arrays[name]
 
     def read_static(self, basins: Sequence[str], attributes: Sequence[str]) -> np.ndarray:
@@ -113,7 +119,11 @@ class StoreReader:
         out = np.empty((len(basins), len(attributes)), dtype=np.float64)
         for k, name in enumerate(attributes):
             if name not in self._static:
-                values = self._group[name][:]
+                array = self._array(name)
+                try:
+                    values = array[:]
+                except Exception as error:  # each codec raises its own: a damaged chunk
+                    raise read_error(self.path, array, error) from None
                 if not np.issubdtype(values.dtype, np.number):
                     raise StoreError(f"{self.path}: attribute {name!r} is a category, not a number")
                 self._static[name] = values

@@ -41,6 +41,8 @@ import xarray as xr
 import zarr
 
 from regional_lstm import __version__
+from regional_lstm.data.damage import RESTORE
+from regional_lstm.data.integrity import check_store
 from regional_lstm.data.publish import check_target, publish
 from regional_lstm.data.summary import SummaryWriter
 from regional_lstm.errors import StoreError
@@ -117,12 +119,17 @@ def local_path(path: str | Path | Location, what: str) -> Path:
 
 
 def open_store(path: str | Path | Location) -> xr.Dataset:
-    """Open a store lazily, checking it has the schema this toolkit writes."""
+    """Open a store lazily, checking it has the schema this toolkit writes and that its files
+    agree with its metadata (`check_store`: a deleted or edited file is one line, not NaN)."""
     path = store_location(path)
     if not path.has_store():
         raise StoreError(f"{path}: no Zarr store here (run 'regional-lstm ingest' or 'synth')")
+    check_store(path)
     with _quiet_zarr():
-        ds = xr.open_zarr(path.zarr_store(), consolidated=True)
+        try:
+            ds = xr.open_zarr(path.zarr_store(), consolidated=True)
+        except (ValueError, KeyError, TypeError, OSError) as error:
+            raise StoreError(f"{path}: its metadata cannot be read ({error}); {RESTORE}") from None
     missing = {"basin", "time"} - set(ds.dims)
     if missing:
         raise StoreError(f"{path}: not a regional-lstm store (no dimension {sorted(missing)[0]!r})")

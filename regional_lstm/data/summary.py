@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
+from regional_lstm.data.damage import read_error
+from regional_lstm.errors import StoreError
 from regional_lstm.locations import Location, location
 
 logger = logging.getLogger(__name__)
@@ -154,15 +156,26 @@ class StoreSummary:
     group: zarr.Group
     years: np.ndarray
     bounds: np.ndarray
+    path: Path | Location
 
     def moments(self, name: str, rows: np.ndarray | slice) -> np.ndarray:
-        """(basin, year, statistic) float64 of ``rows``."""
-        return self.group[f"{name}_moments"].oindex[rows]
+        """(basin, year, statistic) float64 of ``rows``.
+
+        Never NaN as written (a year without values counts 0): NaN is the fill value of a chunk
+        file that has gone, and would make NaN statistics.
+        """
+        values = self._read(f"{name}_moments", (rows,))
+        if np.isnan(values).any():
+            raise StoreError(
+                f"{self.path}: the summary of {name!r} is damaged (a chunk file of "
+                f"{GROUP}/{name}_moments is missing); run 'regional-lstm summarize {self.path}'"
+            )
+        return values
 
     def missing(self, name: str, rows: np.ndarray | slice, times: slice) -> np.ndarray:
         """(basin, time) booleans, True where ``name`` is missing, at store positions ``times``."""
         first, stop = times.start // 8, math.ceil(times.stop / 8)
-        packed = self.group[f"{name}_missing"].oindex[rows, slice(first, stop)]
+        packed = self._read(f"{name}_missing", (rows, slice(first, stop)))
         bits = np.unpackbits(packed, axis=1).view(bool)
         return bits[:, times.start - 8 * first : times.stop - 8 * first]
 
@@ -176,6 +189,14 @@ class StoreSummary:
         first, last = int(inside[0]), int(inside[-1]) + 1
         edges = [slice(times.start, int(starts[first])), slice(int(ends[last - 1]), times.stop)]
         return slice(first, last), [e for e in edges if e.stop > e.start]
+
+    def _read(self, array_name: str, selection: tuple) -> np.ndarray:
+        """An orthogonal selection of a summary array; a damaged chunk is one line."""
+        array = self.group[array_name]
+        try:
+            return array.oindex[selection]
+        except Exception as error:  # each codec raises its own: a damaged chunk
+            raise read_error(self.path, array, error) from None
 
 
 def open_summary(
@@ -198,4 +219,4 @@ def open_summary(
         )
         return None
     years, bounds = year_bounds(time)
-    return StoreSummary(group, years, bounds)
+    return StoreSummary(group, years, bounds, path)

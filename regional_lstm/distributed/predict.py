@@ -24,6 +24,7 @@ from regional_lstm.artifacts import ModelCard
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.distributed.cluster import ray_session
+from regional_lstm.distributed.worker_errors import user_errors
 from regional_lstm.evaluation.predict import (
     check_mode,
     predict_members,
@@ -141,7 +142,7 @@ def _simulate_on_workers(
         for shard in parts
     }
     merged: list[dict[str, np.ndarray]] = [{} for _ in members]
-    with progress(len(basins), f"predict {period} on {workers} workers") as advance:
+    with progress(len(basins), f"predict {period} on {workers} workers") as advance, user_errors():
         while pending:
             (done,), _ = ray.wait(list(pending), num_returns=1)
             for k, simulated in enumerate(ray.get(done)):

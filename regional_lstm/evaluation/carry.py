@@ -33,7 +33,7 @@ from regional_lstm.atomic import atomic_path
 from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.data.sampling import BasinBlock, iter_blocks
-from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.errors import ModelFileError, RegionalLSTMError
 from regional_lstm.evaluation.predict import STATEFUL_CHUNK_DAYS, check_mode
 from regional_lstm.progress import progress
 
@@ -103,7 +103,7 @@ def load_state(path: str | Path) -> CarriedState:
             tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
     except (OSError, SafetensorError) as error:
         reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
-        raise RegionalLSTMError(f"{path}: not a state file ({reason})") from None
+        raise ModelFileError(f"{path}: not a state file ({reason})") from None
     try:
         header = json.loads(metadata[HEADER])
         basins = [str(b) for b in header["basins"]]
@@ -111,13 +111,13 @@ def load_state(path: str | Path) -> CarriedState:
         model = str(header["model"])
         fmt = header["format"]
     except (KeyError, TypeError, ValueError):
-        raise RegionalLSTMError(f"{path}: not a regional-lstm state file (no header)") from None
+        raise ModelFileError(f"{path}: not a regional-lstm state file (no header)") from None
     if fmt != STATE_FORMAT or set(tensors) != {"h", "c", "age"}:
-        raise RegionalLSTMError(f"{path}: state format {fmt} with {sorted(tensors)} not known")
+        raise ModelFileError(f"{path}: state format {fmt} with {sorted(tensors)} not known")
     h, c, age = tensors["h"], tensors["c"], tensors["age"]
     n = len(basins)
     if h.ndim != 4 or h.shape != c.shape or h.shape[2] != n or age.shape != (n,):
-        raise RegionalLSTMError(f"{path}: state shapes {h.shape}, {c.shape}, {age.shape} disagree")
+        raise ModelFileError(f"{path}: state shapes {h.shape}, {c.shape}, {age.shape} disagree")
     return CarriedState(basins, last_date, h.astype(np.float32), c.astype(np.float32), age, model)
 
 

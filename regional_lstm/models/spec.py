@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,8 +70,64 @@ class ModelSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         """Inverse of `to_dict`; unknown keys are an error, not silently dropped."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown ModelSpec keys {unknown}; valid keys: {sorted(known)}")
+        check_fields(cls, data, "model")
         return cls(**data)
+
+
+def check_fields(cls: type, data: Any, where: str) -> None:
+    """That JSON ``data`` has exactly the fields of dataclass ``cls``, each of its type.
+
+    Raises ValueError naming the first bad key as ``where.key``: unknown keys, missing
+    required ones and values of another type (a string for a number, a float or a bool for an
+    int) are all refused.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown {cls.__name__} keys {unknown}; valid keys: {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    for name, field in fields.items():
+        if name not in data:
+            required = field.default is dataclasses.MISSING
+            if required and field.default_factory is dataclasses.MISSING:
+                raise ValueError(f"{where}.{name}: missing")
+            continue
+        if not _matches(data[name], hints[name]):
+            got = repr(data[name])
+            got = got if len(got) <= 40 else f"{got[:37]}..."
+            raise ValueError(f"{where}.{name}: expected {_describe(hints[name])}, got {got}")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a JSON value fits a field annotation (a tuple field takes a JSON list)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in args)
+    if origin is tuple:
+        return isinstance(value, list | tuple) and all(_matches(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            _matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items()
+        )
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_describe(args[0])}"
+    if origin is dict:
+        return f"an object of {_describe(args[1])}"
+    return "null" if hint is type(None) else hint.__name__

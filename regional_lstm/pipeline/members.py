@@ -16,6 +16,7 @@ from typing import Any
 from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import ray_session, with_restarts
 from regional_lstm.distributed.tune import grid_over, plan_resources, report_to_tune, run_sweep
+from regional_lstm.distributed.worker_errors import user_error
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.pipeline.fitting import RUN_NAME, fit_and_save, guard_resume, tracked_run
 from regional_lstm.pipeline.layout import BEST_MODEL, RAY_DIR
@@ -87,6 +88,7 @@ def train_all(
     failed = [(r.config[MEMBER], r.error) for r in results if r.error is not None]
     if failed:
         label, error = failed[0]
+        error = user_error(error) or error  # a worker's one line, not its traceback
         raise RegionalLSTMError(f"{len(failed)} model(s) failed to train; {label}: {error}")
     return models
 

@@ -9,7 +9,19 @@ from typing import Any
 
 import torch
 
+from regional_lstm.artifacts import check_keys, load_tensors, read_json
+from regional_lstm.errors import ModelFileError
+
 MODEL, BEST, OPTIMIZER, STATE = "model.pt", "best_model.pt", "optimizer.pt", "state.json"
+# The keys of a checkpoint's state.json, with their JSON types.
+STATE_KEYS = {
+    "epoch": int,
+    "history": list,
+    "stopped_early": bool,
+    "early_stopping": dict,
+    "grad_scaler": dict,
+}
+EARLY_STOPPING_KEYS = {"best": float, "best_epoch": int, "bad_epochs": int}
 
 
 def write_checkpoint(
@@ -29,10 +41,27 @@ def write_checkpoint(
 
 
 def read_checkpoint(directory: Path) -> tuple[dict, dict, dict, dict[str, Any]]:
-    """Model weights, best weights, optimizer state and JSON state, loaded weights-only."""
-    load = lambda name: torch.load(directory / name, map_location="cpu", weights_only=True)  # noqa: E731
-    state = json.loads((directory / STATE).read_text())
-    return load(MODEL), load(BEST), load(OPTIMIZER), state
+    """Model weights, best weights, optimizer state and JSON state, loaded weights-only.
+
+    A damaged or tampered file (a pickled object, a truncated file, a state with unknown keys)
+    is one line naming it (`ModelFileError`); nothing in it runs.
+    """
+    state_file = directory / STATE
+    state = read_json(state_file, "checkpoint state")
+    try:
+        check_keys(
+            state, STATE_KEYS, required=("epoch", "history", "stopped_early", "early_stopping")
+        )
+        check_keys(state["early_stopping"], EARLY_STOPPING_KEYS, required=EARLY_STOPPING_KEYS)
+    except ValueError as error:
+        raise ModelFileError(f"{state_file}: {error}") from None
+    loaded = []
+    for name in (MODEL, BEST, OPTIMIZER):
+        tensors = load_tensors(directory / name, "checkpoint file")
+        if not isinstance(tensors, dict):
+            raise ModelFileError(f"{directory / name}: not a dict of tensors")
+        loaded.append(tensors)
+    return *loaded, state
 
 
 def newest_complete(folders: Iterable[Path]) -> tuple[Path, int] | None:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from regional_lstm.accelerator import check_precision, configure_device
+from regional_lstm.artifacts import load_weights
 from regional_lstm.data.pool import TrainSampler
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.models import build_model, freeze
@@ -69,9 +70,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
     reader = StoreReader(plan.store)
     model = build_model(plan.model)
     if plan.initial_weights is not None:
-        model.load_state_dict(
-            torch.load(plan.initial_weights, map_location="cpu", weights_only=True)
-        )
+        load_weights(model, plan.initial_weights, "the model being fine-tuned")
     freeze(model, plan.frozen)
     model = ctx.wrap_model(model.to(ctx.device))
     core = getattr(model, "module", model)

@@ -28,6 +28,7 @@ from regional_lstm.distributed.tune import (
     run_sweep,
     trial_id,
 )
+from regional_lstm.distributed.worker_errors import user_error
 from regional_lstm.errors import ConfigError, RegionalLSTMError
 from regional_lstm.evaluation.plots import plot_metric_vs_params
 from regional_lstm.pipeline.fitting import register_if_asked, tracked_run
@@ -193,6 +194,7 @@ def _finish(config, space, results, parent: TrackedRun, sweep_dir: Path) -> Tune
         stopped.finish("KILLED")
     if trials["best_score"].isna().all():
         first = next((r.error for r in results if r.error), None)
+        first = user_error(first) or first  # a worker's one line, not its traceback
         raise RegionalLSTMError(f"all {len(trials)} trials failed; the first: {first}")
     write_text(sweep_dir / "trials.csv", trials.to_csv(index=False))
     best = results.get_best_result(metric="best_score", mode="max", scope="all")

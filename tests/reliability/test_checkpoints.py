@@ -9,7 +9,8 @@ from regional_lstm.training.checkpoint import newest_complete, write_checkpoint
 
 def _checkpoint(folder, epoch: int):
     weights = {"w": torch.full((4, 4), float(epoch))}
-    state = {"epoch": epoch, "history": [], "early_stopping": {}}
+    early = {"best": 0.5, "best_epoch": epoch - 1, "bad_epochs": 0}
+    state = {"epoch": epoch, "history": [], "stopped_early": False, "early_stopping": early}
     return write_checkpoint(folder, weights, weights, {"state": {}, "param_groups": []}, state)
 
 
