@@ -60,6 +60,12 @@ def report_to_tune() -> Any:
     return TuneReportCallback()
 
 
+def report_final(metrics: dict[str, Any]) -> None:
+    """Report a trial's last epoch to Tune itself: for a trial restarted after its training had
+    finished, whose Train run then runs, and so reports, no epoch."""
+    tune.report(metrics)
+
+
 def trial_id() -> str:
     """The running Tune trial's id (inside a trial function)."""
     return tune.get_context().get_trial_id()

@@ -15,7 +15,14 @@ from typing import Any
 
 from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import ray_session, with_restarts
-from regional_lstm.distributed.tune import grid_over, plan_resources, report_to_tune, run_sweep
+from regional_lstm.distributed.failures import run_checkpoint
+from regional_lstm.distributed.tune import (
+    grid_over,
+    plan_resources,
+    report_final,
+    report_to_tune,
+    run_sweep,
+)
 from regional_lstm.distributed.worker_errors import user_error
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.pipeline.fitting import RUN_NAME, fit_and_save, guard_resume, tracked_run
@@ -114,7 +121,8 @@ def fit_in_trial(
     run_name: str = RUN_NAME,
 ) -> None:
     """Inside a Tune trial: fit on Ray Train reporting every epoch, log the model, close the run."""
-    model_path, _ = fit_and_save(
+    done = run_checkpoint(config.PROJECT_DIR / RAY_DIR / run_name)
+    model_path, state = fit_and_save(
         config,
         plan,
         tracked,
@@ -122,5 +130,7 @@ def fit_in_trial(
         run_name=run_name,
         cpus_per_worker=cpus_per_worker,
     )
+    if done is not None and state["epoch"] == done[1]:  # restarted with its training finished
+        report_final(state["history"][-1])
     tracked.set_tags({"regional_lstm.model_uri": log_model(tracked, model_path)})
     tracked.finish()
