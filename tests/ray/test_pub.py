@@ -11,7 +11,8 @@ import pytest
 from regional_lstm.artifacts import load_model
 from regional_lstm.errors import ConfigError
 from regional_lstm.pipeline.layout import BEST_MODEL
-from regional_lstm.workflows.pub import assign_folds, pub
+from regional_lstm.pipeline.members import train_all
+from regional_lstm.workflows.pub import assign_folds, fold_configs, pub
 from tests.conftest import log_lines, tiny_config
 
 BASINS = [f"b{i:02d}" for i in range(12)]
@@ -138,3 +139,13 @@ def test_log_reports_the_folds_and_ends_with_both_median_nses(experiment):
     assert "PUB: 6 basins in 2 folds, plus a gauged model on all of them" in lines
     assert lines[-1].startswith("Median NSE: PUB ")
     assert outcome.run.run_id in lines[-1]
+
+
+@pytest.mark.ray
+def test_relaunch_reuses_the_fold_models_and_the_gauged_one(experiment):
+    config, outcome, _ = experiment
+    configs = fold_configs(config, outcome.folds, 2)
+    with log_lines() as lines:
+        models = train_all(configs, outcome.run, storage=config.PROJECT_DIR / "pub" / "ray")
+    assert len(models) == 3
+    assert sum("trained already" in line for line in lines) == 3
