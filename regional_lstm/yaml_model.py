@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Discriminator, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, SequenceNode
 
@@ -45,6 +45,7 @@ _EXPECTED = {
     "model_type": "expected a mapping",
     "path_type": "expected a path",
     "too_short": "expected a non-empty list",
+    "invalid-json-value": "expected text, a number, true/false, null, a list or a mapping",
 }
 _SHOWN_CHARACTERS = 60
 _SHOWN_PROBLEM_CHARACTERS = 200
@@ -187,8 +188,8 @@ def validate(
 ) -> Model:
     """``data`` as a ``model``, or one ``error``: ``source: problem; problem; ...``.
 
-    ``tags`` are the discriminator tags of the model's tagged unions: pydantic puts them in a
-    problem's location, where they are no keys the user wrote.
+    ``tags`` are the discriminator tags of the model's top-level tagged unions: pydantic puts
+    them in a problem's location right after the key, where they are no keys the user wrote.
     """
     try:
         return model.model_validate(dict(data))
@@ -200,16 +201,30 @@ def summarise(problems: ValidationError, model: type[BaseModel], tags: Collectio
     """Every problem pydantic found, on one line: unknown keys, then missing ones, then values."""
     details = problems.errors()
     unknown = [_unknown(d, model, tags) for d in details if d["type"] == "extra_forbidden"]
-    missing = _missing([d for d in details if d["type"] == "missing"], tags)
-    other = [_describe(d, tags) for d in details if d["type"] not in ("extra_forbidden", "missing")]
+    missing = _missing([d for d in details if d["type"] == "missing"], model, tags)
+    other = [
+        _describe(d, model, tags)
+        for d in details
+        if d["type"] not in ("extra_forbidden", "missing")
+    ]
     problems = unknown + missing + other
     more = len(problems) - _SHOWN_PROBLEMS
     shown = problems[:_SHOWN_PROBLEMS] + [f"and {more} more problems"] * (more > 0)
     return "; ".join(shown)
 
 
-def _keys(detail: ErrorDetails, tags: Collection[str]) -> list[str | int]:
-    return [part for part in detail["loc"] if part not in tags]
+def _keys(detail: ErrorDetails, model: type[BaseModel], tags: Collection[str]) -> list[str | int]:
+    """The keys of a problem's location; a tag is dropped only where pydantic puts one, after
+    a tagged-union key of ``model``, so a key the user wrote named like a tag stays."""
+    keys = list(detail["loc"])
+    if len(keys) > 1 and keys[1] in tags and _is_tagged_union(model, keys[0]):
+        del keys[1]
+    return keys
+
+
+def _is_tagged_union(model: type[BaseModel], key: str | int) -> bool:
+    field = model.model_fields.get(key) if isinstance(key, str) else None
+    return field is not None and any(isinstance(part, Discriminator) for part in field.metadata)
 
 
 def _where(keys: Sequence[str | int]) -> str:
@@ -219,14 +234,14 @@ def _where(keys: Sequence[str | int]) -> str:
         if isinstance(key, int):
             where += f"[{key}]"
         else:
-            name = _cut(str(key), _SHOWN_CHARACTERS)
+            name = _key(key)
             where += f" -> {name}" if where else name
     return where
 
 
 def _unknown(detail: ErrorDetails, model: type[BaseModel], tags: Collection[str]) -> str:
-    *parent, key = _keys(detail, tags)
-    shown = _cut(str(key), _SHOWN_CHARACTERS)
+    *parent, key = _keys(detail, model, tags)
+    shown = _key(key)
     if parent:
         return f"unknown key '{shown}' in {_where(parent)}"
     return f"unknown key '{shown}'{_closest_key_hint(shown, model)}"
@@ -238,12 +253,14 @@ def _closest_key_hint(key: str, model: type[BaseModel]) -> str:
     return f" (did you mean '{names[matches[0]]}'?)" if matches else ""
 
 
-def _missing(details: list[ErrorDetails], tags: Collection[str]) -> list[str]:
+def _missing(
+    details: list[ErrorDetails], model: type[BaseModel], tags: Collection[str]
+) -> list[str]:
     """Missing keys, one problem per place they are missing from."""
     by_place: dict[str, list[str]] = {}
     for detail in details:
-        *parent, key = _keys(detail, tags)
-        by_place.setdefault(_where(parent), []).append(f"'{_cut(str(key), _SHOWN_CHARACTERS)}'")
+        *parent, key = _keys(detail, model, tags)
+        by_place.setdefault(_where(parent), []).append(f"'{_key(key)}'")
     problems = []
     for place, keys in by_place.items():
         named = f"key{'s' * (len(keys) > 1)} {', '.join(keys)}"
@@ -251,9 +268,9 @@ def _missing(details: list[ErrorDetails], tags: Collection[str]) -> list[str]:
     return problems
 
 
-def _describe(detail: ErrorDetails, tags: Collection[str]) -> str:
+def _describe(detail: ErrorDetails, model: type[BaseModel], tags: Collection[str]) -> str:
     """One bad value as 'KEY: what was expected, got what' (or a validator's own message)."""
-    where = _where(_keys(detail, tags))
+    where = _where(_keys(detail, model, tags))
     kind, context = detail["type"], detail.get("ctx", {})
     if kind == "value_error":
         problem = _cut(" ".join(str(context["error"]).split()), _SHOWN_PROBLEM_CHARACTERS)
@@ -269,6 +286,12 @@ def _describe(detail: ErrorDetails, tags: Collection[str]) -> str:
 def _shown(value: Any) -> str:
     """``repr(value)`` cut to `_SHOWN_CHARACTERS`, without building the whole of a large one."""
     return _cut(" ".join(_SHORT.repr(value).split()), _SHOWN_CHARACTERS)
+
+
+def _key(key: str) -> str:
+    """A key as the YAML wrote it, cut short; one with a newline or control character escaped."""
+    text = str(key)
+    return _cut(text if text.isprintable() else repr(text)[1:-1], _SHOWN_CHARACTERS)
 
 
 def _cut(text: str, limit: int) -> str:

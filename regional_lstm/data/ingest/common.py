@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from regional_lstm.basin_ids import check_basin_id
 from regional_lstm.data.store import Variable
 from regional_lstm.errors import IngestError
 from regional_lstm.logs import shortlist
@@ -30,15 +31,22 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def read_basin_list(path: str | Path) -> list[str]:
-    """Basin ids from a text file, one per line; blank lines and '#' comments are ignored."""
+    """Basin ids from a text file, one per line; blank lines and '#' comments are ignored.
+
+    Each id is checked before any path is built from it (`regional_lstm.basin_ids`).
+    """
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: basin list file not found")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise IngestError(f"{path}: basin list is not UTF-8 text (byte {error.start})") from None
     basins = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, start=1):
         entry = line.split("#", 1)[0].strip()
         if entry:
-            basins.append(entry)
+            basins.append(check_basin_id(entry, f"{path}, line {number}", IngestError))
     if not basins:
         raise IngestError(f"{path}: basin list is empty")
     duplicated = pd.Index(basins)[pd.Index(basins).duplicated()]
