@@ -12,7 +12,7 @@ import pytest
 from regional_lstm.config import load_config
 from regional_lstm.data.ingest import ingest
 from regional_lstm.data.store import open_store
-from regional_lstm.errors import ConfigError, StoreError
+from regional_lstm.errors import ConfigError, IngestError, StoreError
 from regional_lstm.pipeline.planning import make_plan
 from tests.conftest import (
     NH_CAMELS_US,
@@ -156,3 +156,23 @@ def test_inspect_refuses_a_store_with_an_id_that_is_a_path_in_one_line(hostile_s
     result = run_cli("inspect", hostile_store, cwd=tmp_path)
     assert_one_line_error(result, str(hostile_store), "basin id", REFUSED)
     assert len(result.stderr) < 400
+
+
+def test_a_basin_list_that_is_not_utf8_is_refused_in_one_line(camels_us_copy):
+    """Was a raw UnicodeDecodeError from the basin list reader."""
+    basins = camels_us_copy.parent / "basins.txt"
+    basins.write_bytes("01022500\n0102250é\n".encode("latin-1"))
+    store = camels_us_copy.parent / "store.zarr"
+    with pytest.raises(IngestError, match=r"basins\.txt: basin list is not UTF-8 text \(byte 16\)"):
+        ingest("camels-us", camels_us_copy, store, basins_file=basins)
+
+
+def test_a_config_basins_file_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    """Was a raw UnicodeDecodeError from Config.basin_ids."""
+    basins = tmp_path / "basins.txt"
+    basins.write_bytes("0102250é\n".encode("latin-1"))
+    config = tmp_path / "config.yaml"
+    example = (ROOT / "experiments" / "example_full.yaml").read_text()
+    config.write_text(example.replace("\nBASINS: null", f"\nBASINS: {basins}"))
+    with pytest.raises(ConfigError, match=rf"BASINS: cannot read {basins} \(not UTF-8 text\)"):
+        load_config(config).basin_ids()

@@ -21,7 +21,14 @@ from tests.conftest import ROOT
 
 EXAMPLES = sorted((ROOT / "experiments").glob("*.yaml"))
 LONGEST_MESSAGE = 4000  # ten problems of at most a couple of hundred characters each
-PARSE_ONLY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def parse_only(examples: int) -> settings:
+    """Many examples: each only writes and loads one small file (1-30 ms)."""
+    return settings(
+        max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+
 
 scalars = (
     st.none()
@@ -63,7 +70,7 @@ def loads_or_one_line(path: Path) -> None:
     event("accepted")
 
 
-@PARSE_ONLY
+@parse_only(150)
 @given(document=st.dictionaries(keys, values, max_size=12))
 # What the property found, fixed: a key with a newline printed a message on two lines; a key
 # named like a tunable key's tag ('value') crashed the message; a year past 2**31 in a period
@@ -77,7 +84,7 @@ def test_random_mappings_load_or_fail_in_one_line(config_file, document):
     loads_or_one_line(config_file)
 
 
-@PARSE_ONLY
+@parse_only(150)
 @given(
     example=st.sampled_from(EXAMPLES),
     replaced=st.dictionaries(keys, values, max_size=4),
@@ -98,16 +105,31 @@ def test_real_configs_with_keys_replaced_load_or_fail_in_one_line(
     loads_or_one_line(config_file)
 
 
-@PARSE_ONLY
+@parse_only(600)
 @given(text=yaml_text)
 def test_random_text_loads_or_fails_in_one_line(config_file, text):
     config_file.write_text(text, encoding="utf-8", errors="surrogatepass")
     loads_or_one_line(config_file)
 
 
-@PARSE_ONLY
+@parse_only(600)
 @given(raw=st.binary(max_size=200), encoding=st.sampled_from(["utf-16", "latin-1", "utf-8"]))
 def test_random_bytes_and_other_encodings_load_or_fail_in_one_line(config_file, raw, encoding):
     example = (ROOT / "experiments" / "quickstart.yaml").read_text()
     config_file.write_bytes(example.encode(encoding, errors="replace") + raw)
     loads_or_one_line(config_file)
+
+
+def test_a_key_named_like_a_tag_is_named_where_it_was_written(config_file):
+    """'value' is the tag pydantic puts after a tunable key; a user's 'value' is a key."""
+    config_file.write_text("DATA_SOURCE: {kind: synthetic, value: 1}\nvalue: 2\n")
+    with pytest.raises(
+        ConfigError, match=r"unknown key 'value' in DATA_SOURCE; unknown key 'value'"
+    ):
+        load_config(config_file)
+
+
+def test_a_key_with_a_newline_is_shown_escaped_on_one_line(config_file):
+    config_file.write_text('"LSTM_\\nEPOCHS": 3\n')
+    with pytest.raises(ConfigError, match=r"unknown key 'LSTM_\\nEPOCHS'"):
+        load_config(config_file)
