@@ -317,3 +317,14 @@ def test_a_camels_us_forcing_header_area_of_zero_is_refused(camels_us):
     mutated = "".join([*lines[:2], "0\n", *lines[3:]]).encode("latin-1")
     message = ingest_copy(camels_us, name, mutated)
     assert f"{name}: line 3 should hold the basin area in m2" in message
+
+
+@pytest.mark.parametrize("cell", ["inf", "1e400"])
+def test_an_infinite_attribute_is_refused_naming_file_and_basin(camels_us, cell):
+    """Was stored as is: an infinite static input (or area) for every prediction of the basin."""
+    name = "camels_attributes_v2.0/camels_topo.txt"
+    header, row = camels_us.files[name].decode("latin-1").splitlines()
+    cells = row.split(";")
+    cells[header.split(";").index("elev_mean")] = cell
+    message = ingest_copy(camels_us, name, f"{header}\n{';'.join(cells)}\n".encode("latin-1"))
+    assert f"{name}: attribute 'elev_mean' of basin 01022500 is '{cell}'" in message

@@ -306,6 +306,7 @@ def merge_attribute_tables(
         if missing:
             gaps[file] = missing
         rows = table.reindex(list(basins))
+        _require_finite_attributes(rows, file)
         for column in rows.columns:
             values = rows[column]
             if column in merged.columns:
@@ -318,6 +319,18 @@ def merge_attribute_tables(
     if warn:
         warn_missing_rows(gaps)
     return merged
+
+
+def _require_finite_attributes(rows: pd.DataFrame, file: Path) -> None:
+    """Refuse an attribute written as ``inf`` or ``1e400``: an infinite area or static input
+    would make every prediction of its basin infinite."""
+    numbers = rows.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    if np.isinf(numbers).any():
+        row, column = np.argwhere(np.isinf(numbers))[0]
+        raise IngestError(
+            f"{file}: attribute {shown(rows.columns[column])} of basin {rows.index[row]} is "
+            f"{shown(rows.iat[row, column])}, not a finite number"
+        )
 
 
 def warn_missing_rows(gaps: dict[Path, list[str]]) -> None:
