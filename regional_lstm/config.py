@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     PrivateAttr,
     Strict,
     StrictBool,
@@ -29,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from regional_lstm.basin_ids import check_basin_id, id_problem
 from regional_lstm.config_periods import Period
 from regional_lstm.errors import ConfigError
 from regional_lstm.locations import (
@@ -111,6 +113,9 @@ def _basins(value: Any) -> Any:
     for basin in value:
         if isinstance(basin, bool) or not isinstance(basin, str | int):
             raise ValueError(f"expected basin ids as strings, got {basin!r}")
+        problem = id_problem(str(basin))
+        if problem is not None:
+            raise ValueError(problem)
     return _unique([str(basin) for basin in value])
 
 
@@ -226,7 +231,7 @@ class Config(BaseModel):
     DATA_STORE: StoreAddress
     # fsspec storage options for a DATA_STORE URL (endpoint_url, profile, key/secret, ...);
     # secret-looking keys are redacted wherever the config is shown, logged or saved.
-    STORAGE_OPTIONS: Annotated[dict[StrictStr, Any], BeforeValidator(without_redacted)] = {}
+    STORAGE_OPTIONS: Annotated[dict[StrictStr, JsonValue], BeforeValidator(without_redacted)] = {}
     DATA_SOURCE: DataSource | None = None
     # Unquoted ids such as 01022500 are read by YAML as (octal) numbers: quote them.
     BASINS: Annotated[list[str] | Path | None, BeforeValidator(_basins)] = None
@@ -351,11 +356,13 @@ class Config(BaseModel):
             return self.BASINS
         try:
             lines = self.BASINS.read_text(encoding="utf-8").splitlines()
-        except OSError as error:
-            message = f"{self._source}: BASINS: cannot read {self.BASINS} ({error.strerror})"
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            message = f"{self._source}: BASINS: cannot read {self.BASINS} ({reason})"
             raise ConfigError(message) from None
-        basins = [line.split("#")[0].strip() for line in lines]
-        return [basin for basin in basins if basin]
+        where = f"{self._source}: BASINS: {self.BASINS}, line"
+        basins = [(number, line.split("#")[0].strip()) for number, line in enumerate(lines, 1)]
+        return [check_basin_id(b, f"{where} {n}", ConfigError) for n, b in basins if b]
 
     def to_yaml_dict(self, *, redacted: bool = True) -> dict[str, Any]:
         """Every key as plain YAML/JSON values (paths as str, periods as two ISO dates), with

@@ -89,6 +89,6 @@ def _day(value: Any, is_end: bool) -> pd.Timestamp:
             return pd.Timestamp(dt.date.fromisoformat(value.strip()))
         if isinstance(value, dt.date):  # a datetime too: keep only its calendar day
             return pd.Timestamp(year=value.year, month=value.month, day=value.day)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such day, or a year past C int
         pass
     raise ValueError(f"expected {_FORMS}, got {value!r}")

@@ -41,11 +41,12 @@ import xarray as xr
 import zarr
 
 from regional_lstm import __version__
+from regional_lstm.basin_ids import check_basin_id
 from regional_lstm.data.damage import RESTORE
 from regional_lstm.data.integrity import check_store
 from regional_lstm.data.publish import check_target, publish
 from regional_lstm.data.summary import SummaryWriter
-from regional_lstm.errors import StoreError
+from regional_lstm.errors import IngestError, StoreError
 from regional_lstm.locations import Location, LocationError, location
 from regional_lstm.progress import progress
 
@@ -133,7 +134,8 @@ def open_store(path: str | Path | Location) -> xr.Dataset:
     missing = {"basin", "time"} - set(ds.dims)
     if missing:
         raise StoreError(f"{path}: not a regional-lstm store (no dimension {sorted(missing)[0]!r})")
-    return ds.assign_coords(basin=np.array([str(b) for b in ds["basin"].values], dtype=object))
+    basins = [check_basin_id(str(b), str(path), StoreError) for b in ds["basin"].values]
+    return ds.assign_coords(basin=np.array(basins, dtype=object))
 
 
 def dynamic_names(ds: xr.Dataset) -> list[str]:
@@ -164,6 +166,8 @@ def write_store(
     (default: one per core) parse or simulate the basins when there are at least
     ``PARALLEL_MIN_BASINS``. A progress bar counts the basins on a terminal.
     """
+    for basin in source.basins:  # ids from lists, file names or code: before any path is built
+        check_basin_id(basin, _describe_path(source.source_path), IngestError)
     out = store_location(out)
     check_target(out, overwrite)
     if out.remote:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,19 +11,20 @@ import numpy as np
 import pandas as pd
 
 from regional_lstm.atomic import write_text
+from regional_lstm.basin_ids import id_problem
 from regional_lstm.data.store import STREAMFLOW_AREA
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.metrics import compute_metrics, summarize
 from regional_lstm.units import convert
 
-SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 M3S_SIDECAR = "predictions_m3s.json"  # how the prediction CSVs' m3/s columns were computed
 
 
 def safe_file_id(basin: str) -> str:
     """``basin`` for a file name; an id that is not one (``../x``, ``a/b``) is refused."""
-    if not SAFE_ID.fullmatch(basin) or basin in (".", ".."):
-        raise RegionalLSTMError(f"basin id {basin!r} cannot be part of a file name")
+    problem = id_problem(basin)
+    if problem is not None:
+        raise RegionalLSTMError(problem)
     return basin
 
 

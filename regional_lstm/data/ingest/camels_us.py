@@ -29,6 +29,7 @@ from regional_lstm.data.ingest.common import (
     read_table,
     require_columns,
     require_dir,
+    require_storable,
     select_basins,
 )
 from regional_lstm.data.store import CANONICAL, STREAMFLOW_AREA, Variable
@@ -84,7 +85,9 @@ class CamelsUS:
         flow_file = self._flow_file(basin)
         q_cfs = _read_streamflow(flow_file)
         q_mm_per_day = convert(q_cfs, "cfs", "mm/day", area_km2=area_km2)
-        return forcing.join(q_mm_per_day.rename("streamflow"), how="outer")
+        return require_storable(
+            forcing.join(q_mm_per_day.rename("streamflow"), how="outer"), flow_file, None
+        )
 
     def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
         files = sorted(self._attributes_dir.glob("camels_*.txt"))
@@ -122,7 +125,9 @@ def _read_header_area_km2(file: Path) -> float:
     try:
         area_m2 = float(lines[2])
     except (IndexError, ValueError):
-        raise IngestError(f"{file}: line 3 should hold the basin area in m2") from None
+        area_m2 = np.nan
+    if not 0 < area_m2 < np.inf:  # streamflow in mm/day is divided by it
+        raise IngestError(f"{file}: line 3 should hold the basin area in m2 (a positive number)")
     return convert(area_m2, "m2", "km2")
 
 

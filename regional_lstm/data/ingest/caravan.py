@@ -29,6 +29,7 @@ from regional_lstm.data.ingest.common import (
     read_table,
     require_columns,
     require_dir,
+    require_storable,
     select_basins,
     warn_missing_rows,
 )
@@ -182,4 +183,4 @@ def _read_netcdf(file: Path, names: list[str]) -> pd.DataFrame:
             raise IngestError(f"{file}: variables should have the one dimension 'date' (dates)")
         frame = selected.to_dataframe().astype(np.float64)
     frame.index = daily_index(pd.DatetimeIndex(frame.index), file, None)
-    return frame
+    return require_storable(frame, file, None)

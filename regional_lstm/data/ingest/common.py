@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from regional_lstm.basin_ids import check_basin_id
 from regional_lstm.data.store import Variable
 from regional_lstm.errors import IngestError
 from regional_lstm.logs import shortlist
@@ -20,6 +21,18 @@ logger = logging.getLogger(__name__)
 
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a"})
 FIRST_DATA_LINE = 2  # line 1 of a daily table is its header
+SHOWN_CHARACTERS = 60  # of a cell, a column name or an id read from a file, in a message
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # stores hold float32: beyond it is infinity
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut short, so that a message about a file's content stays one short line
+    whatever the cell holds (400 digits, a NUL, a UTF-16 header read as latin-1)."""
+    return cut(repr(value))
+
+
+def cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def require_dir(path: Path, what: str) -> Path:
@@ -30,15 +43,22 @@ def require_dir(path: Path, what: str) -> Path:
 
 
 def read_basin_list(path: str | Path) -> list[str]:
-    """Basin ids from a text file, one per line; blank lines and '#' comments are ignored."""
+    """Basin ids from a text file, one per line; blank lines and '#' comments are ignored.
+
+    Each id is checked before any path is built from it (`regional_lstm.basin_ids`).
+    """
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: basin list file not found")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise IngestError(f"{path}: basin list is not UTF-8 text (byte {error.start})") from None
     basins = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(lines, start=1):
         entry = line.split("#", 1)[0].strip()
         if entry:
-            basins.append(entry)
+            basins.append(check_basin_id(entry, f"{path}, line {number}", IngestError))
     if not basins:
         raise IngestError(f"{path}: basin list is empty")
     duplicated = pd.Index(basins)[pd.Index(basins).duplicated()]
@@ -65,8 +85,10 @@ def require_columns(found: Iterable[str], expected: Iterable[str], file: Path) -
     found = list(found)
     for column in expected:
         if column not in found:
-            shown = ", ".join(str(c) for c in found[:12])
-            raise IngestError(f"{file}: header has no column {column!r} (found: {shown})")
+            names = cut(
+                ", ".join(cut(repr(str(c))[1:-1]) for c in found[:12]), 4 * SHOWN_CHARACTERS
+            )
+            raise IngestError(f"{file}: header has no column {column!r} (found: {names})")
 
 
 def parse_dates(
@@ -79,10 +101,10 @@ def parse_dates(
         i = int(np.argmax(bad))
         if format is None:
             raise IngestError(
-                f"{file}: unparsable date {values.iloc[i]!r} on line {first_line + i}"
+                f"{file}: unparsable date {shown(values.iloc[i])} on line {first_line + i}"
             )
         raise IngestError(
-            f"{file}: date {values.iloc[i]!r} on line {first_line + i} "
+            f"{file}: date {shown(values.iloc[i])} on line {first_line + i} "
             f"does not match format {format!r}"
         )
     return pd.DatetimeIndex(parsed)
@@ -97,8 +119,8 @@ def dates_from_parts(
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
-        shown = "-".join(str(v) for v in parts.iloc[i].tolist())
-        raise IngestError(f"{file}: unparsable date {shown!r} on line {first_line + i}")
+        date = "-".join(str(v) for v in parts.iloc[i].tolist())
+        raise IngestError(f"{file}: unparsable date {shown(date)} on line {first_line + i}")
     return pd.DatetimeIndex(parsed)
 
 
@@ -141,6 +163,25 @@ def numeric_columns(
     for column in columns:
         if values[column].dtype != np.float64:
             values[column] = _text_to_float(values[column], column, file, first_line)
+    return require_storable(values, file, first_line)
+
+
+def require_storable(values: pd.DataFrame, file: Path, first_line: int | None) -> pd.DataFrame:
+    """``values`` if float32 holds each one; an infinity or a number past 3.4e38 (``1e400``,
+    ``inf``) would become an infinity in the store and in every loss it enters.
+
+    A bad value is placed ``on line N`` where ``first_line`` is the table's first data line,
+    else by its date (``values`` indexed by day, after a reading or a unit conversion).
+    """
+    numbers = values.to_numpy(np.float64)
+    beyond = np.abs(np.nan_to_num(numbers, nan=0.0)) > FLOAT32_MAX
+    if beyond.any():
+        row, column = np.argwhere(beyond)[0]
+        where = f"line {first_line + row}" if first_line is not None else values.index[row].date()
+        raise IngestError(
+            f"{file}: value {numbers[row, column]:g} in column {values.columns[column]!r} on "
+            f"{where} is beyond what a store holds (float32, at most 3.4e38 in size)"
+        )
     return values
 
 
@@ -154,7 +195,7 @@ def _text_to_float(raw: pd.Series, column: str, file: Path, first_line: int) -> 
         if len(bad):
             i = int(bad[0])
             raise IngestError(
-                f"{file}: non-numeric value {raw.iloc[i]!r} in column {column!r} "
+                f"{file}: non-numeric value {shown(raw.iloc[i])} in column {column!r} "
                 f"on line {first_line + i}"
             )
     return values.astype(np.float64)
@@ -260,11 +301,12 @@ def merge_attribute_tables(
     for file, table in tables:
         if table.index.has_duplicates:
             dup = table.index[table.index.duplicated()][0]
-            raise IngestError(f"{file}: basin {dup} has two rows")
+            raise IngestError(f"{file}: basin {shown(dup)} has two rows")
         missing = [b for b in basins if b not in table.index]
         if missing:
             gaps[file] = missing
         rows = table.reindex(list(basins))
+        _require_finite_attributes(rows, file)
         for column in rows.columns:
             values = rows[column]
             if column in merged.columns:
@@ -277,6 +319,18 @@ def merge_attribute_tables(
     if warn:
         warn_missing_rows(gaps)
     return merged
+
+
+def _require_finite_attributes(rows: pd.DataFrame, file: Path) -> None:
+    """Refuse an attribute written as ``inf`` or ``1e400``: an infinite area or static input
+    would make every prediction of its basin infinite."""
+    numbers = rows.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    if np.isinf(numbers).any():
+        row, column = np.argwhere(np.isinf(numbers))[0]
+        raise IngestError(
+            f"{file}: attribute {shown(rows.columns[column])} of basin {rows.index[row]} is "
+            f"{shown(rows.iat[row, column])}, not a finite number"
+        )
 
 
 def warn_missing_rows(gaps: dict[Path, list[str]]) -> None:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from regional_lstm.basin_ids import id_problem
 from regional_lstm.data.store import CANONICAL, TARGET_VARIABLES
 from regional_lstm.errors import IngestError
 from regional_lstm.units import needs_area
@@ -111,6 +112,15 @@ class CsvMapping(_Strict):
         if "{basin}" not in files:
             raise ValueError(f"{files!r} has no {{basin}} placeholder")
         return files
+
+    @field_validator("basins")
+    @classmethod
+    def _check_basins(cls, basins: str | list[str] | None) -> str | list[str] | None:
+        for basin in basins if isinstance(basins, list) else []:
+            problem = id_problem(basin)
+            if problem is not None:
+                raise ValueError(problem)
+        return basins
 
     @field_validator("variables")
     @classmethod

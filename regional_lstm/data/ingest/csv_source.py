@@ -25,7 +25,9 @@ from regional_lstm.data.ingest.common import (
     read_table,
     require_columns,
     require_dir,
+    require_storable,
     select_basins,
+    shown,
 )
 from regional_lstm.data.ingest.csv_mapping import (
     AttributeSource,
@@ -73,12 +75,8 @@ class CsvSource:
             self.extra_attrs[STREAMFLOW_AREA] = "area"
 
     def read_basin(self, basin: str) -> pd.DataFrame:
-        parts = [(file, self._read_file(file)) for file in self._files[basin]]
+        parts = [(file, self._converted(basin, file)) for file in self._files[basin]]
         frame = _concat_in_time(parts)
-        for column, spec in self.mapping.variables.items():
-            if spec.from_units is not None:
-                area = self._area_km2(basin) if needs_area(spec.from_units, spec.units) else None
-                frame[column] = convert(frame[column], spec.from_units, spec.units, area_km2=area)
         names = {column: spec.name for column, spec in self.mapping.variables.items()}
         return frame.rename(columns=names)
 
@@ -130,6 +128,15 @@ class CsvSource:
         if isinstance(self.mapping.basins, str):
             return [self._pad(b) for b in read_basin_list(self._resolve(self.mapping.basins))]
         return None
+
+    def _converted(self, basin: str, file: Path) -> pd.DataFrame:
+        """One data file's variables in their stored units (still under the source names)."""
+        frame = self._read_file(file)
+        for column, spec in self.mapping.variables.items():
+            if spec.from_units is not None:
+                area = self._area_km2(basin) if needs_area(spec.from_units, spec.units) else None
+                frame[column] = convert(frame[column], spec.from_units, spec.units, area_km2=area)
+        return require_storable(frame, file, None)
 
     def _read_file(self, file: Path) -> pd.DataFrame:
         """One data file's variables (source column names) as float64 on its daily dates."""
@@ -208,7 +215,9 @@ class CsvSource:
                 raise IngestError(f"{file}: expected 'key{source.delimiter}value' rows")
             keys = pairs[0].str.strip()
             if keys.duplicated().any():
-                raise IngestError(f"{file}: key {keys[keys.duplicated()].iloc[0]!r} appears twice")
+                raise IngestError(
+                    f"{file}: key {shown(keys[keys.duplicated()].iloc[0])} appears twice"
+                )
             for key in source.columns or {}:
                 if key not in set(keys):
                     raise IngestError(f"{file}: no key {key!r}")
