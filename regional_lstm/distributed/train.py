@@ -127,11 +127,14 @@ def _rank_log(path: Path, rank: int) -> Iterator[None]:
 
 @contextmanager
 def follow(
-    path: Path, handle: Callable[[str], None] = logger.info, interval_s: float = 0.5
+    path: Path,
+    handle: Callable[[str], None] = logger.info,
+    interval_s: float = 0.5,
+    from_start: bool = False,
 ) -> Iterator[None]:
     """Pass each line appended to ``path`` while the block runs to ``handle`` (default: log
-    it, as for the workers' epoch lines)."""
-    start = path.stat().st_size if path.exists() else 0
+    it, as for the workers' epoch lines); ``from_start``, the lines already there too."""
+    start = path.stat().st_size if path.exists() and not from_start else 0
     stop = threading.Event()
 
     def pump() -> None:
@@ -207,21 +210,29 @@ class LocalTorchTrainer(DataParallelTrainer):
 
 class EpochsToMlflow:
     """Logs each line of `EpochsToFile` to the MLflow run: metrics at the epoch's step, and
-    once the ranks' nodes as the tag ``regional_lstm.worker_nodes`` (a JSON list by rank)."""
+    once the ranks' nodes as the tag ``regional_lstm.worker_nodes`` (a JSON list by rank).
+
+    It reads the file from its start and skips the epochs the run has already: a resumed run
+    logs the epochs its killed launch saved but had not yet logged, and none twice.
+    """
 
     def __init__(self, tracked: TrackedRun | None, epochs_file: Path) -> None:
         self.tracked, self.nodes_tagged, self.epochs_file = tracked, False, epochs_file
+        self.logged = _last_epoch_logged(tracked) if tracked is not None else 0
 
     def __call__(self, line: str) -> None:
         if self.tracked is None:  # none asked for, or the store stopped answering
             return
         metrics = json.loads(line)
         epoch, nodes = int(metrics.pop("epoch")), metrics.pop("worker_nodes", None)
+        if epoch <= self.logged:
+            return
         try:
             if nodes and not self.nodes_tagged:
                 self.tracked.set_tags({WORKER_NODES_TAG: json.dumps(nodes)})
                 self.nodes_tagged = True
             self.tracked.log_metrics(metrics, step=epoch)
+            self.logged = epoch
         except Exception as error:  # training goes on; the local outputs are complete anyway
             logger.warning(
                 "MLflow: epoch %d's metrics were not logged (%s); no more epochs will be: they "
@@ -231,6 +242,12 @@ class EpochsToMlflow:
                 self.epochs_file,
             )
             self.tracked = None
+
+
+def _last_epoch_logged(tracked: TrackedRun) -> int:
+    """The last epoch whose metrics the run has (0 for a new run)."""
+    history = tracked.client.get_metric_history(tracked.run_id, "val_loss")
+    return max((metric.step for metric in history), default=0)
 
 
 def train_on_ray(
@@ -277,7 +294,7 @@ def train_on_ray(
         ),
     )
     try:
-        with follow(log_file), follow(epochs, EpochsToMlflow(tracked, epochs)):
+        with follow(log_file), follow(epochs, EpochsToMlflow(tracked, epochs), from_start=True):
             result = trainer.fit()
     except WorkerGroupError as error:  # a page of actor metadata: one line, and how to resume
         raise explain(error, epochs.parent, max_failures) from None
