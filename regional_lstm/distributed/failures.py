@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ray.train import WorkerGroupError
 
-from regional_lstm.errors import RegionalLSTMError, TrainingStopped
+from regional_lstm.distributed.worker_errors import user_error
+from regional_lstm.errors import TrainingStopped
 from regional_lstm.training.checkpoint import newest_complete
 
 _PID = re.compile(r"\bpid=(\d+)")
@@ -21,11 +22,10 @@ _NODE_IP = re.compile(r"\bnode_ip='([^']+)'")
 
 def explain(error: WorkerGroupError, run_dir: Path, max_failures: int) -> Exception:
     """The error to raise for ``error``: a worker's own user error, or a `TrainingStopped`."""
+    found = user_error(error)
+    if found is not None:
+        return found
     failures = sorted(error.worker_failures.items())
-    for _, failure in failures:
-        cause = getattr(failure, "_base_exc", failure)
-        if isinstance(cause, RegionalLSTMError):
-            return cause
     if not failures:
         return TrainingStopped(f"training stopped: {_first_line(str(error))}{_resume(run_dir)}")
     rank, failure = failures[0]

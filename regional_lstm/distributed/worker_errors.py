@@ -33,7 +33,9 @@ def user_error(error: BaseException | None) -> RegionalLSTMError | None:
         if isinstance(current, RegionalLSTMError):
             return current
         pending.extend(getattr(current, "worker_failures", {}).values())  # Ray Train, by rank
-        pending.extend(getattr(current, name, None) for name in ("controller_failure", "cause"))
+        # Ray Train's controller error, a task's cause, a Train worker's own exception
+        causes = ("controller_failure", "cause", "_base_exc")
+        pending.extend(getattr(current, name, None) for name in causes)
         pending.extend((current.__cause__, current.__context__))
     return None
 
