@@ -92,7 +92,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 # (`cluster.TRAIN_POLL`): the checkpoint of an epoch a worker logged but the controller had not
 # collected yet dies with the worker (with Ray's 2 s poll and 1.5 s epochs, up to two epochs
 # were repeated).
-TWIN = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 32768, "RAY_NUM_WORKERS": 2}
+TWIN = {"LSTM_EPOCHS": 4, "LSTM_SAMPLES_PER_EPOCH": 16384, "RAY_NUM_WORKERS": 2}
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +290,7 @@ def test_a_sweep_that_loses_a_node_keeps_its_finished_trials(two_nodes, tiny_sto
         tmp_path / "sweep",
         LSTM_EPOCHS=[1, 6],  # the second trains on for several seconds after the first ends
         OPTIMIZATION_ALGORITHM="GridSearch",
-        LSTM_SAMPLES_PER_EPOCH=16384,
+        LSTM_SAMPLES_PER_EPOCH=8192,
     )
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
