@@ -26,9 +26,9 @@ from regional_lstm import logs
 from regional_lstm.distributed.backend import GlooConfig, NoAutoscalerPolicy
 from regional_lstm.distributed.callbacks import NODE_KEY, EpochsToFile
 from regional_lstm.distributed.cluster import embedded_without_dashboard
-from regional_lstm.distributed.failures import explain
+from regional_lstm.distributed.failures import explain, run_checkpoint
 from regional_lstm.errors import failure_reason
-from regional_lstm.training.checkpoint import newest_complete
+from regional_lstm.training.checkpoint import newest_complete, read_checkpoint
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
 
@@ -220,6 +220,13 @@ class EpochsToMlflow:
         self.tracked, self.nodes_tagged, self.epochs_file = tracked, False, epochs_file
         self.logged = _last_epoch_logged(tracked) if tracked is not None else 0
 
+    def backfill(self, history: list[dict[str, float]]) -> None:
+        """Log the epochs of a checkpoint's history the run does not have: a worker killed just
+        after saving one had its report, and so its line in the epochs file, go with it."""
+        for metrics in history:
+            if self.tracked is not None and metrics["epoch"] > self.logged:
+                self(json.dumps(metrics))
+
     def __call__(self, line: str) -> None:
         if self.tracked is None:  # none asked for, or the store stopped answering
             return
@@ -293,8 +300,11 @@ def train_on_ray(
             callbacks=[*callbacks, *([EpochsToFile(epochs)] if tracked else [])],
         ),
     )
+    to_mlflow = EpochsToMlflow(tracked, epochs)
+    if (resumed := run_checkpoint(epochs.parent)) is not None:
+        to_mlflow.backfill(read_checkpoint(resumed[0])[3]["history"])
     try:
-        with follow(log_file), follow(epochs, EpochsToMlflow(tracked, epochs), from_start=True):
+        with follow(log_file), follow(epochs, to_mlflow, from_start=True):
             result = trainer.fit()
     except WorkerGroupError as error:  # a page of actor metadata: one line, and how to resume
         raise explain(error, epochs.parent, max_failures) from None

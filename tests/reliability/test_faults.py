@@ -21,7 +21,7 @@ import yaml
 from tests.conftest import ROOT, tiny_config
 from tests.proc import command_line, descendants
 
-EPOCHS = 8
+EPOCHS = 6
 EPOCH_LINE = re.compile(rf"Epoch (\d+)/{EPOCHS}:")
 RESUMED = re.compile(r"Resuming from epoch (\d+)")
 
@@ -74,7 +74,7 @@ def test_a_killed_driver_and_a_killed_worker_each_resume_on_relaunch(tiny_store,
         tiny_store,
         tmp_path / "project",
         LSTM_EPOCHS=EPOCHS,
-        LSTM_SAMPLES_PER_EPOCH=2048,
+        LSTM_SAMPLES_PER_EPOCH=6144,  # epochs of ~2 s: a kill lands within the next
         RAY_MAX_FAILURES=0,
     )
     config_file = tmp_path / "faults.yaml"
