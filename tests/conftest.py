@@ -17,19 +17,11 @@ NH_CAMELS_US = SHARED_DATA / "camels_us_neuralhydrology_testdata" / "camels_us"
 RAY_TESTS = "tests/ray/"  # test modules that start the shared local Ray
 RAY_FOLDERS = (RAY_TESTS, "tests/reliability/ray/")  # ... all run in the same xdist worker
 CLUSTER_TESTS = "tests/cluster/"  # ... and those that bring up a multi-node cluster of their own
-# ... and, in the same worker as those, the tests whose commands start a Ray of their own: at
-# most two Ray systems at a time on the two cores (a third slowed every test, 1004 s vs 790 s)
-OWN_RAY = (
-    CLUSTER_TESTS,
-    "tests/reliability/test_faults.py",
-    "tests/reliability/test_sweep_resume.py",
-)
 
 
 def pytest_xdist_make_scheduler(config, log):
     """The tests under tests/ray/ run in one xdist worker, in order, those under tests/cluster/
-    and the other tests that start a Ray of their own (`OWN_RAY`) in another, in order; the
-    rest are spread over whichever worker is free.
+    in another, in order; the rest are spread over whichever worker is free.
 
     One shared Ray per session (a second local Ray started beside it makes the State API
     fail), and each Ray test module trains its models once in a module fixture. The cluster
@@ -42,7 +34,7 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             if nodeid.startswith(RAY_FOLDERS):
                 return RAY_TESTS
-            if nodeid.startswith(OWN_RAY):
+            if nodeid.startswith(CLUSTER_TESTS):
                 return CLUSTER_TESTS
             return nodeid
 
