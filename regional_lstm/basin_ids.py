@@ -11,21 +11,17 @@ from __future__ import annotations
 
 import re
 
-from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.errors import RegionalLSTMError, cut
 
 SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
-_SHOWN_CHARACTERS = 60  # of an id thousands of characters long
 
 
 def id_problem(basin: object) -> str | None:
     """Why ``basin`` cannot be part of a file name in any folder, or None when it can."""
     if isinstance(basin, str) and SAFE_ID.fullmatch(basin) and basin not in (".", ".."):
         return None
-    shown = repr(basin)
-    if len(shown) > _SHOWN_CHARACTERS:
-        shown = shown[: _SHOWN_CHARACTERS - 3] + "..."
     return (
-        f"basin id {shown} cannot be part of a file name "
+        f"basin id {cut(repr(basin))} cannot be part of a file name "
         "(letters, digits, '_', '.' and '-', at most 200)"
     )
 

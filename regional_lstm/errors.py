@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import re
 
+SHOWN_CHARACTERS = 60  # of a value, key, cell or id quoted in a message
+
+
+def cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters (ending in "..."), so a message stays one short line
+    whatever the value it quotes."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class RegionalLSTMError(Exception):
     """An error caused by the user's input (files, config, arguments), not by a bug.

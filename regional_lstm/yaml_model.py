@@ -23,7 +23,7 @@ from pydantic import BaseModel, Discriminator, ValidationError
 from pydantic_core import ErrorDetails
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from regional_lstm.errors import RegionalLSTMError
+from regional_lstm.errors import SHOWN_CHARACTERS, RegionalLSTMError, cut
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -47,7 +47,6 @@ _EXPECTED = {
     "too_short": "expected a non-empty list",
     "invalid-json-value": "expected text, a number, true/false, null, a list or a mapping",
 }
-_SHOWN_CHARACTERS = 60
 _SHOWN_PROBLEM_CHARACTERS = 200
 _SHOWN_PROBLEMS = 10
 # Far above any real config or mapping (a few hundred values; an inline list of every Caravan
@@ -56,7 +55,7 @@ MAX_BYTES = 1_000_000
 MAX_NODES = 20_000  # values, each alias counted as the whole value it stands for
 MAX_DEPTH = 50
 _SHORT = reprlib.Repr()
-_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, _SHOWN_CHARACTERS, _SHOWN_CHARACTERS
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, SHOWN_CHARACTERS, SHOWN_CHARACTERS
 _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 6
 
 
@@ -167,9 +166,7 @@ def read_mapping(path: Path, what: str, error: type[RegionalLSTMError]) -> dict[
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(problem, "problem", None) or " ".join(str(problem).split())
         verdict = "YAML refused" if isinstance(problem, _Refused) else "not valid YAML"
-        raise error(
-            f"{path}: {verdict}{where}: {_cut(reason, _SHOWN_PROBLEM_CHARACTERS)}"
-        ) from None
+        raise error(f"{path}: {verdict}{where}: {cut(reason, _SHOWN_PROBLEM_CHARACTERS)}") from None
     if not isinstance(data, dict):
         raise error(f"{path}: expected a mapping of KEY: value, got {type(data).__name__}")
     keys = [key for key in data if not isinstance(key, str)]
@@ -273,7 +270,7 @@ def _describe(detail: ErrorDetails, model: type[BaseModel], tags: Collection[str
     where = _where(_keys(detail, model, tags))
     kind, context = detail["type"], detail.get("ctx", {})
     if kind == "value_error":
-        problem = _cut(" ".join(str(context["error"]).split()), _SHOWN_PROBLEM_CHARACTERS)
+        problem = cut(" ".join(str(context["error"]).split()), _SHOWN_PROBLEM_CHARACTERS)
     else:
         if kind in _BOUNDS:
             expected = f"expected a value {_BOUNDS[kind]} {next(iter(context.values()))}"
@@ -284,15 +281,11 @@ def _describe(detail: ErrorDetails, model: type[BaseModel], tags: Collection[str
 
 
 def _shown(value: Any) -> str:
-    """``repr(value)`` cut to `_SHOWN_CHARACTERS`, without building the whole of a large one."""
-    return _cut(" ".join(_SHORT.repr(value).split()), _SHOWN_CHARACTERS)
+    """``repr(value)`` cut to `SHOWN_CHARACTERS`, without building the whole of a large one."""
+    return cut(" ".join(_SHORT.repr(value).split()), SHOWN_CHARACTERS)
 
 
 def _key(key: str) -> str:
     """A key as the YAML wrote it, cut short; one with a newline or control character escaped."""
     text = str(key)
-    return _cut(text if text.isprintable() else repr(text)[1:-1], _SHOWN_CHARACTERS)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return cut(text if text.isprintable() else repr(text)[1:-1], SHOWN_CHARACTERS)

@@ -28,7 +28,7 @@ from regional_lstm.distributed.callbacks import NODE_KEY, EpochsToFile
 from regional_lstm.distributed.cluster import embedded_without_dashboard
 from regional_lstm.distributed.failures import explain, run_checkpoint
 from regional_lstm.errors import failure_reason
-from regional_lstm.training.checkpoint import newest_complete, read_checkpoint
+from regional_lstm.training.checkpoint import newest_complete, read_state
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.plan import TrainingPlan
 
@@ -301,8 +301,8 @@ def train_on_ray(
         ),
     )
     to_mlflow = EpochsToMlflow(tracked, epochs)
-    if (resumed := run_checkpoint(epochs.parent)) is not None:
-        to_mlflow.backfill(read_checkpoint(resumed[0])[3]["history"])
+    if tracked is not None and (resumed := run_checkpoint(epochs.parent)) is not None:
+        to_mlflow.backfill(read_state(resumed[0])["history"])
     try:
         with follow(log_file), follow(epochs, to_mlflow, from_start=True):
             result = trainer.fit()

@@ -46,6 +46,18 @@ def read_checkpoint(directory: Path) -> tuple[dict, dict, dict, dict[str, Any]]:
     A damaged or tampered file (a pickled object, a truncated file, a state with unknown keys)
     is one line naming it (`ModelFileError`); nothing in it runs.
     """
+    state = read_state(directory)
+    loaded = []
+    for name in (MODEL, BEST, OPTIMIZER):
+        tensors = load_tensors(directory / name, "checkpoint file")
+        if not isinstance(tensors, dict):
+            raise ModelFileError(f"{directory / name}: not a dict of tensors")
+        loaded.append(tensors)
+    return *loaded, state
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    """A checkpoint's JSON state (epoch, history, early stopping), checked; no tensors loaded."""
     state_file = directory / STATE
     state = read_json(state_file, "checkpoint state")
     try:
@@ -55,13 +67,7 @@ def read_checkpoint(directory: Path) -> tuple[dict, dict, dict, dict[str, Any]]:
         check_keys(state["early_stopping"], EARLY_STOPPING_KEYS, required=EARLY_STOPPING_KEYS)
     except ValueError as error:
         raise ModelFileError(f"{state_file}: {error}") from None
-    loaded = []
-    for name in (MODEL, BEST, OPTIMIZER):
-        tensors = load_tensors(directory / name, "checkpoint file")
-        if not isinstance(tensors, dict):
-            raise ModelFileError(f"{directory / name}: not a dict of tensors")
-        loaded.append(tensors)
-    return *loaded, state
+    return state
 
 
 def newest_complete(folders: Iterable[Path]) -> tuple[Path, int] | None:

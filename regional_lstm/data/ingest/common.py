@@ -14,14 +14,13 @@ import yaml
 
 from regional_lstm.basin_ids import check_basin_id
 from regional_lstm.data.store import Variable
-from regional_lstm.errors import IngestError
+from regional_lstm.errors import SHOWN_CHARACTERS, IngestError, cut
 from regional_lstm.logs import shortlist
 
 logger = logging.getLogger(__name__)
 
 MISSING_TOKENS = frozenset({"", "nan", "na", "n/a"})
 FIRST_DATA_LINE = 2  # line 1 of a daily table is its header
-SHOWN_CHARACTERS = 60  # of a cell, a column name or an id read from a file, in a message
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # stores hold float32: beyond it is infinity
 
 
@@ -29,10 +28,6 @@ def shown(value: object) -> str:
     """``repr(value)`` cut short, so that a message about a file's content stays one short line
     whatever the cell holds (400 digits, a NUL, a UTF-16 header read as latin-1)."""
     return cut(repr(value))
-
-
-def cut(text: str, limit: int = SHOWN_CHARACTERS) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def require_dir(path: Path, what: str) -> Path:
