@@ -32,6 +32,9 @@ def submit(
     wait: Annotated[
         bool, typer.Option(help="Stream the job's output; exit with its status.")
     ] = False,
+    resume: Annotated[
+        bool, typer.Option(help="With --verb tune: continue the sweep a stopped job left.")
+    ] = False,
 ) -> None:
     """Run an experiment on a Ray cluster as a Ray Job; prints the job id."""
     from regional_lstm.config import load_config
@@ -41,7 +44,9 @@ def submit(
         sys.stdout.write(chunk)
         sys.stdout.flush()
 
-    job_id, state = submit_workflow(load_config(config), verb, address, wait=wait, write=write)
+    job_id, state = submit_workflow(
+        load_config(config), verb, address, wait=wait, write=write, resume=resume
+    )
     err.print(f"job {job_id}" + (f": {state}" if state else ""), markup=False)
     if state is not None and state != "SUCCEEDED":
         sys.exit(1)

@@ -100,3 +100,12 @@ def test_an_unreachable_job_api_is_one_line(tmp_path, tiny_store):
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
     result = run_cli("submit", path, "--address", f"http://127.0.0.1:{free_port()}")
     assert_one_line_error(result, "no Ray Job API here")
+
+
+def test_resume_is_refused_for_a_job_that_is_not_a_sweep(tmp_path, tiny_store):
+    config = tiny_config(tiny_store, tmp_path / "project")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
+    address = f"http://127.0.0.1:{free_port()}"
+    result = run_cli("submit", path, "--verb", "train", "--resume", "--address", address)
+    assert_one_line_error(result, "--resume continues a sweep (--verb tune)")

@@ -43,10 +43,16 @@ def client(address: str) -> JobSubmissionClient:
         raise ClusterError(f"{address}: no Ray Job API here ({_first_line(error)})") from None
 
 
-def submit(config: Config, verb: str, address: str) -> str:
-    """Submit ``verb`` of ``config`` as a Ray Job; returns its id."""
+def submit(config: Config, verb: str, address: str, *, resume: bool = False) -> str:
+    """Submit ``verb`` of ``config`` as a Ray Job; returns its id. ``resume`` continues the
+    interrupted sweep of a ``tune`` job (the other verbs resume on their own)."""
     if verb not in VERBS:
         raise ClusterError(f"--verb {verb!r}: choose one of {', '.join(VERBS)}")
+    if resume and verb != "tune":
+        raise ClusterError(
+            f"--resume continues a sweep (--verb tune); a {verb} job resubmitted as it was "
+            "resumes on its own"
+        )
     jobs = client(address)
     if config.to_yaml_dict() != config.to_yaml_dict(redacted=False):
         logger.warning(
@@ -62,7 +68,7 @@ def submit(config: Config, verb: str, address: str) -> str:
         while True:
             try:
                 return jobs.submit_job(
-                    entrypoint=_entrypoint(verb),
+                    entrypoint=_entrypoint(verb, resume),
                     runtime_env=environment,
                     metadata={
                         "regional_lstm.verb": verb,
@@ -77,13 +83,14 @@ def submit(config: Config, verb: str, address: str) -> str:
                 raise ClusterError(f"{address}: the job was not accepted ({reason})") from None
 
 
-def _entrypoint(verb: str) -> str:
+def _entrypoint(verb: str, resume: bool = False) -> str:
     """The job's shell command: run from a folder of its own on the head, not from the
     job's working directory, which Ray removes once the job's Train workers have exited
     (the driver would lose its cwd mid-run; MLflow's model logging needs one)."""
     return (
         f'dir=$(mktemp -d) && cp {CONFIG_NAME} "$dir" && cd "$dir" && '
-        f'regional-lstm {verb} {CONFIG_NAME}; code=$?; rm -rf "$dir"; exit $code'
+        f"regional-lstm {verb} {CONFIG_NAME}{' --resume' * resume}; "
+        'code=$?; rm -rf "$dir"; exit $code'
     )
 
 

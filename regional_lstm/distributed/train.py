@@ -161,6 +161,25 @@ def follow(
         thread.join()
 
 
+def _without(callbacks: list, *dropped: type, datasets: bool = False) -> list:
+    """Ray Train's default callbacks less ``dropped`` and, unless the run has Ray Datasets, the
+    dataset manager: an actor per run (~1.4 s of CPU) that only shards datasets, and this
+    toolkit's workers read the store themselves."""
+    if not datasets:
+        from ray.train.v2._internal.callbacks import DatasetsCallback
+
+        dropped = (*dropped, DatasetsCallback)
+    return [c for c in callbacks if not isinstance(c, dropped)]
+
+
+class ClusterTorchTrainer(TorchTrainer):
+    """Ray's TorchTrainer (placement-group cleaner, autoscaler requests) for clusters, GPUs
+    and Tune trials, without the dataset manager (`_without`)."""
+
+    def _create_default_callbacks(self) -> list:
+        return _without(super()._create_default_callbacks(), datasets=bool(self.datasets))
+
+
 class LocalTorchTrainer(DataParallelTrainer):
     """Ray Train on a Ray this process started on its own machine without a dashboard (CPU).
 
@@ -172,7 +191,7 @@ class LocalTorchTrainer(DataParallelTrainer):
     - none of the placement-group cleaner, which frees a run's reservation if the controller
       dies ungracefully (here the whole Ray stops with this process; and without the
       dashboard's State API it would take the live controller for dead and remove the group
-      mid-run), and the dataset manager, which only shards Ray Datasets (none are passed).
+      mid-run); nor the dataset manager (`_without`).
     Ray Train offers no switch for these, so private parts are replaced or filtered by type;
     the test of a local train's process tree (tests/ray/test_cluster.py) fails if Ray renames
     them.
@@ -182,13 +201,15 @@ class LocalTorchTrainer(DataParallelTrainer):
         super().__init__(train_loop_per_worker, backend_config=GlooConfig(), **kwargs)
 
     def _create_default_callbacks(self) -> list:
-        from ray.train.v2._internal.callbacks import DatasetsCallback
         from ray.train.v2._internal.callbacks.placement_group_callback import (
             PlacementGroupCleanerCallback,
         )
 
-        dropped = (PlacementGroupCleanerCallback,) + (() if self.datasets else (DatasetsCallback,))
-        return [c for c in super()._create_default_callbacks() if not isinstance(c, dropped)]
+        return _without(
+            super()._create_default_callbacks(),
+            PlacementGroupCleanerCallback,
+            datasets=bool(self.datasets),
+        )
 
     def fit(self) -> Result:
         """`DataParallelTrainer.fit` with `NoAutoscalerPolicy` as the scaling policy."""
@@ -278,7 +299,7 @@ def train_on_ray(
     lean = embedded_without_dashboard() and not use_gpu
     epochs = storage_path.absolute() / run_name / "epoch_metrics.jsonl"
     epochs.parent.mkdir(parents=True, exist_ok=True)
-    trainer = (LocalTorchTrainer if lean else TorchTrainer)(
+    trainer = (LocalTorchTrainer if lean else ClusterTorchTrainer)(
         _worker_loop,
         train_loop_config={
             # By reference: the controller unpickles this config, and the plan's classes would

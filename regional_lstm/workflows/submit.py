@@ -11,10 +11,17 @@ VERBS = jobs.VERBS
 
 
 def submit(
-    config: Config, verb: str, address: str, *, wait: bool, write: Callable[[str], None]
+    config: Config,
+    verb: str,
+    address: str,
+    *,
+    wait: bool,
+    write: Callable[[str], None],
+    resume: bool = False,
 ) -> tuple[str, str | None]:
-    """Submit the experiment; with ``wait``, stream its output and return its final state."""
-    job_id = jobs.submit(config, verb, address)
+    """Submit the experiment (``resume``: continue its interrupted sweep); with ``wait``,
+    stream its output and return its final state."""
+    job_id = jobs.submit(config, verb, address, resume=resume)
     if not wait:
         return job_id, None
     return job_id, jobs.follow(address, job_id, write).value

@@ -1,6 +1,6 @@
 """A real multi-node Ray cluster on this machine: `regional-lstm submit` and `job`, a store on a
 real S3-compatible server, runs in a real `mlflow server`, a local run beside the cluster, and a
-sweep that loses a node.
+sweep that loses a node and then its driver.
 
 The cluster is Ray's own test cluster: a head without CPUs (it runs the jobs' drivers and serves
 the Job API on a port of its own, as a production head often does) and two worker nodes,
@@ -280,10 +280,14 @@ def test_a_local_train_beside_the_cluster_runs_lean_and_outlives_a_killed_worker
         assert {f"{k}={v}" for k, v in ENVIRONMENT.items()} <= set(environ.split("\0"))
 
 
-def test_a_sweep_that_loses_a_node_keeps_its_finished_trials(two_nodes, tiny_store, tmp_path):
+def test_a_sweep_that_loses_a_node_then_its_driver_resumes_and_records_no_run_twice(
+    two_nodes, tiny_store, tmp_path
+):
     """Two trials side by side, one Train worker each: one of one epoch, one of six. Once the
     first has finished and the second has logged an epoch, the node under the second's worker
-    is killed; a fresh node joins, as an autoscaler's would."""
+    is killed and a fresh node joins, as an autoscaler's would. Once the second trial trains
+    again, the job's driver is SIGKILLed; `submit --verb tune --resume` finishes the sweep,
+    with the trial that finished first kept as it was and no trial's run recorded twice."""
     cluster, address = two_nodes
     config = tiny_config(
         tiny_store,
@@ -294,22 +298,27 @@ def test_a_sweep_that_loses_a_node_keeps_its_finished_trials(two_nodes, tiny_sto
     )
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    command = [sys.executable, "-m", "regional_lstm", "submit", str(path), "--verb", "tune"]
+    submit = ["submit", str(path), "--verb", "tune", "--address", address, "--wait"]
     uri = f"sqlite:///{config.PROJECT_DIR / 'mlflow.db'}"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     with subprocess.Popen(
-        [*command, "--address", address, "--wait"],
+        [sys.executable, "-m", "regional_lstm", *submit],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
         cwd=ROOT,
     ) as process:
-        finished, victim = _when_second_trial_trains(cluster, address, uri)
+        finished, victim, second = _when_second_trial_trains(cluster, address, uri)
         cluster.remove_node(victim, allow_graceful=False)
+        logged = _steps(uri, second)
         _add_node(cluster)
+        os.kill(_driver_once_retrained(uri, second, logged), signal.SIGKILL)
         output, _ = process.communicate(timeout=400)
-    assert process.returncode == 0, output
+    assert process.returncode == 1 and "FAILED" in output, output
+    resumed = _cli(*submit, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
     trials = _trial_runs(uri)
     client = client_for(uri)
     for trial, (run,) in sorted(trials.items()):  # with -s: the evidence
@@ -317,12 +326,41 @@ def test_a_sweep_that_loses_a_node_keeps_its_finished_trials(two_nodes, tiny_sto
         print(f"trial {trial}: epochs logged {steps}", "(finished first)" * (trial == finished))
         epochs = int(run.data.params["LSTM_EPOCHS"])
         assert steps[-1] == epochs and len(steps) - len(set(steps)) <= 1  # one repeated at most
-    # The trial finished before the loss is kept as it was: one run, not trained again.
+    # The trial finished before the losses is kept as it was: one run, not trained again.
     assert [run.info.status for run in trials[finished]] == ["FINISHED"]
     assert len(trials) == 2 and all(len(runs) == 1 for runs in trials.values())
+    assert all(runs[0].info.status == "FINISHED" for runs in trials.values())
+    experiment = client.get_experiment_by_name("tiny").experiment_id
+    kinds = [r.data.tags.get("regional_lstm.kind") for r in client.search_runs([experiment])]
+    assert kinds.count("tune") == 1, kinds  # the sweep's parent run was reopened
     table = pd.read_csv(config.PROJECT_DIR / "tune" / "trials.csv")
-    assert len(table) == 2 and table["best_score"].notna().all()
+    assert sorted(table["LSTM_EPOCHS"]) == [1, 6] and table["best_score"].notna().all()
     assert (config.PROJECT_DIR / "tune" / "best_config.yaml").is_file()
+
+
+def _steps(uri: str, trial: str) -> int:
+    """How many epochs the trial's run has logged."""
+    (run,) = _trial_runs(uri)[trial]
+    return len(client_for(uri).get_metric_history(run.info.run_id, "train_loss"))
+
+
+def _driver_once_retrained(uri: str, trial: str, logged: int, timeout: float = 300) -> int:
+    """The pid of the sweep job's driver (the `regional-lstm tune` the job's shell started, on
+    the head) once ``trial`` has logged an epoch past ``logged``, on its new worker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _steps(uri, trial) > logged:
+            drivers = [
+                int(entry.name)
+                for entry in Path("/proc").iterdir()
+                if entry.name.isdigit()
+                and "regional-lstm tune" in (line := command_line(int(entry.name)))
+                and "mktemp" not in line
+            ]
+            assert len(drivers) == 1, drivers
+            return drivers[0]
+        time.sleep(0.3)
+    raise AssertionError(f"trial {trial} never trained past epoch {logged} after the node loss")
 
 
 def _trial_runs(uri: str) -> dict[str, list]:
@@ -341,7 +379,7 @@ def _trial_runs(uri: str) -> dict[str, list]:
 
 def _when_second_trial_trains(cluster: Cluster, address: str, uri: str, timeout: float = 300):
     """Wait until one trial has finished and another has logged an epoch; return the finished
-    trial's id and a node that runs one of the other's Train workers."""
+    trial's id, a node that runs one of the other's Train workers, and the other's id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         trials = _trial_runs(uri)
@@ -359,6 +397,6 @@ def _when_second_trial_trains(cluster: Cluster, address: str, uri: str, timeout:
             nodes = {actor.node_id for actor in workers}
             victims = [node for node in cluster.worker_nodes if node.node_id in nodes]
             if victims:
-                return done[0], victims[0]
+                return done[0], victims[0], training[0]
         time.sleep(0.3)
     raise AssertionError(f"the sweep never had a finished and a training trial: {trials}")
