@@ -117,6 +117,7 @@ def test_relaunch_with_another_config_in_the_same_project_is_refused(trained):
         train(config.with_overrides(LSTM_HIDDEN_SIZE=8))
 
 
+@pytest.mark.parametrize("trained", ["1-worker-concat"], indirect=True)  # a command: once
 def test_evaluate_command_rewrites_results_for_another_period(trained):
     import subprocess
     import sys
