@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 from regional_lstm.config import Config
 from regional_lstm.errors import ConfigError, TrackingError, failure_reason
 from regional_lstm.locations import redact_passwords
+from regional_lstm.tracking.database import seed
 
 DATABASE = "mlflow.db"
 URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -34,6 +35,7 @@ def tracking_uri(config: Config) -> str:
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     config.PROJECT_DIR.mkdir(parents=True, exist_ok=True)
+    seed(config.PROJECT_DIR / DATABASE)
     return _sqlite_uri(config.PROJECT_DIR / DATABASE)
 
 
