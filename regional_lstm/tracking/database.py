@@ -43,7 +43,7 @@ def seed(database: Path) -> bool:
             os.link(staged, database)  # fails if another process made it meanwhile
         finally:
             os.unlink(staged)
-    except (OSError, sqlite3.Error, subprocess.SubprocessError) as error:  # MLflow builds it, as it would have
+    except (OSError, sqlite3.Error, subprocess.SubprocessError) as error:  # MLflow builds it
         logger.debug("MLflow store %s not seeded: %s", database, error)
         return False
     return True
