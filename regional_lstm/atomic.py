@@ -48,6 +48,21 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return Path(path)
 
 
+def copy_new(source: Path, target: Path) -> bool:
+    """Copy ``source`` to ``target`` unless ``target`` exists; True when copied. Of two
+    processes copying at once, one wins and the other's copy is dropped: the link that makes
+    the copy ``target`` fails where a rename would replace."""
+    tmp = _new_file_beside(target)
+    try:
+        shutil.copyfile(source, tmp)
+        os.link(tmp, target)
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
 def replace_dir(source: Path, target: Path) -> None:
     """Move a finished folder to ``target``; an old ``target`` is removed only after the swap."""
     target.parent.mkdir(parents=True, exist_ok=True)

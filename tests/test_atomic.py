@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from regional_lstm.atomic import atomic_path, replace_dir, write_bytes, write_text
+from regional_lstm.atomic import atomic_path, copy_new, replace_dir, write_bytes, write_text
 
 
 def write_with_path(path: Path) -> Path:
@@ -101,3 +101,15 @@ def test_replace_dir_creates_the_target_and_its_parents(tmp_path):
     replace_dir(staged, target)
     assert (target / "new.txt").read_text() == "new"
     assert not staged.exists()
+
+
+def test_copy_new_copies_once_and_never_over_an_existing_file(tmp_path):
+    source, target = tmp_path / "source.db", tmp_path / "out" / "target.db"
+    source.write_bytes(b"template")
+    target.parent.mkdir()
+    assert copy_new(source, target)
+    assert target.read_bytes() == b"template"
+    target.write_bytes(b"in use")
+    assert not copy_new(source, target)
+    assert target.read_bytes() == b"in use"
+    assert [p.name for p in target.parent.iterdir()] == ["target.db"]  # no copy left beside

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -45,6 +47,10 @@ def test_a_seeded_store_is_the_store_mlflow_builds_with_this_projects_default_ex
     client_for(f"sqlite:///{built}").search_experiments()  # MLflow's own migrations
     assert seed(seeded)
     assert list(cache.glob("mlflow-*-empty.db"))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(seeded.stat().st_mode) == stat.S_IMODE(built.stat().st_mode)
+    assert stat.S_IMODE(seeded.stat().st_mode) == 0o666 & ~umask  # as sqlite makes it
     assert _default_experiment(seeded) == _default_experiment(built)
     assert _schema(seeded) == _schema(built)
     client = client_for(f"sqlite:///{seeded}")

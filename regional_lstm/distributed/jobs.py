@@ -83,14 +83,14 @@ def submit(config: Config, verb: str, address: str, *, resume: bool = False) -> 
                 raise ClusterError(f"{address}: the job was not accepted ({reason})") from None
 
 
-def _entrypoint(verb: str, resume: bool = False) -> str:
+def _entrypoint(verb: str, resume: bool) -> str:
     """The job's shell command: run from a folder of its own on the head, not from the
     job's working directory, which Ray removes once the job's Train workers have exited
     (the driver would lose its cwd mid-run; MLflow's model logging needs one)."""
+    command = f"regional-lstm {verb} {CONFIG_NAME}" + (" --resume" if resume else "")
     return (
         f'dir=$(mktemp -d) && cp {CONFIG_NAME} "$dir" && cd "$dir" && '
-        f"regional-lstm {verb} {CONFIG_NAME}{' --resume' * resume}; "
-        'code=$?; rm -rf "$dir"; exit $code'
+        f'{command}; code=$?; rm -rf "$dir"; exit $code'
     )
 
 

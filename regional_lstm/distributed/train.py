@@ -161,7 +161,7 @@ def follow(
         thread.join()
 
 
-def _without(callbacks: list, *dropped: type, datasets: bool = False) -> list:
+def _without(callbacks: list, *dropped: type, datasets: bool) -> list:
     """Ray Train's default callbacks less ``dropped`` and, unless the run has Ray Datasets, the
     dataset manager: an actor per run (~1.4 s of CPU) that only shards datasets, and this
     toolkit's workers read the store themselves."""

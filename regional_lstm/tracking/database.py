@@ -19,6 +19,8 @@ from pathlib import Path
 
 import mlflow
 
+from regional_lstm.atomic import copy_new
+
 logger = logging.getLogger(__name__)
 
 
@@ -30,23 +32,15 @@ def cache_folder() -> Path:
 
 def seed(database: Path) -> bool:
     """Create ``database`` as a copy of the empty store of this MLflow version, unless it
-    exists; True when it was seeded. Atomic: a store is never seen half-copied, and of two
-    processes seeding one project, one wins and the other leaves it as it is."""
+    exists; True when it was seeded. Atomic, and never over a store another process made
+    meanwhile (`atomic.copy_new`)."""
     if database.exists():
         return False
     try:
-        template = _template()
-        fd, staged = tempfile.mkstemp(prefix=f".{database.name}.", dir=database.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(template.read_bytes())
-            os.link(staged, database)  # fails if another process made it meanwhile
-        finally:
-            os.unlink(staged)
+        return copy_new(_template(), database)
     except (OSError, sqlite3.Error, subprocess.SubprocessError) as error:  # MLflow builds it
         logger.debug("MLflow store %s not seeded: %s", database, error)
         return False
-    return True
 
 
 def _template() -> Path:
