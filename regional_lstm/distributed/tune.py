@@ -1,8 +1,9 @@
-"""Ray Tune: a function trainable per trial that runs its own TorchTrainer (Tune over Train).
+"""Ray Tune: a function trainable per trial that trains in its own process (one worker) or runs
+its own TorchTrainer (Tune over Train, several workers).
 
-Resources follow what runs without deadlock on small machines: the trial function itself
-reserves almost no CPU, its training workers share what is left, and as many trials run at once
-as the cluster has room for.
+Resources follow what runs without deadlock on small machines: a trial over Train reserves
+almost no CPU, its training workers share what is left, and as many trials run at once as the
+cluster has room for; a one-worker trial reserves what its worker would.
 """
 
 from __future__ import annotations
@@ -60,6 +61,11 @@ def report_to_tune() -> Any:
     return TuneReportCallback()
 
 
+def report_epoch(metrics: dict[str, Any]) -> None:
+    """Report an epoch to Tune from a trial that trains in its own process."""
+    tune.report(metrics)
+
+
 def report_final(metrics: dict[str, Any]) -> None:
     """Report a trial's last epoch to Tune itself: for a trial restarted after its training had
     finished, whose Train run then runs, and so reports, no epoch."""
@@ -89,6 +95,15 @@ def plan_resources(num_workers: int) -> tuple[float, int]:
     return round(per_worker, 3), concurrent
 
 
+def trial_resources(num_workers: int, cpus_per_worker: float, use_gpu: bool) -> dict[str, float]:
+    """What each trial reserves: almost nothing when it runs a Train run whose workers reserve
+    their own; a one-worker trial trains in its own process and reserves that worker's CPUs
+    (`plan_resources`) and, on GPUs, one GPU."""
+    if num_workers > 1:
+        return {"cpu": TRIAL_CPU}
+    return {"cpu": TRIAL_CPU + cpus_per_worker, "gpu": 1.0 if use_gpu else 0.0}
+
+
 class _TrialProgress(tune.Callback):
     """Advances a progress bar as trials end (finished, stopped early or failed)."""
 
@@ -106,6 +121,7 @@ def run_sweep(
     trainable: Callable[[dict[str, Any]], None],
     space: dict[str, Any],
     *,
+    resources: dict[str, float],
     metric: str,
     num_samples: int,
     max_epochs: int,
@@ -120,12 +136,13 @@ def run_sweep(
 ) -> tune.ResultGrid:
     """Run (or resume) the sweep; each trial reports ``metric`` every epoch (maximised).
 
-    ``points`` are tried first, one trial each (`distinct_points` for a random search).
+    ``points`` are tried first, one trial each (`distinct_points` for a random search). Each
+    trial reserves ``resources`` (`trial_resources`).
 
     A trial whose process died (its node lost) is started again up to ``retries`` times; it
     finds its own MLflow run and checkpoint in its folder and goes on from its last epoch.
     """
-    trainable = tune.with_resources(trainable, {"cpu": TRIAL_CPU})
+    trainable = tune.with_resources(trainable, resources)
     folder = storage_path / name
     if resume and tune.Tuner.can_restore(str(folder)):
         tuner = tune.Tuner.restore(str(folder), trainable=trainable, resume_errored=True)

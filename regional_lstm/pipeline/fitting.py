@@ -1,11 +1,13 @@
-"""Fitting a plan on Ray Train and saving the best model, shared by train, tune, transfer and
-the many-model workflows; with the MLflow run a training records and the resume guard."""
+"""Fitting a plan on Ray Train (or in a one-worker Tune trial's own process) and saving the best
+model, shared by train, tune, transfer and the many-model workflows; with the MLflow run a
+training records and the resume guard."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from regional_lstm.artifacts import ModelCard, save_model
 from regional_lstm.atomic import write_text
 from regional_lstm.config import Config
 from regional_lstm.distributed.cluster import cluster_has_gpu, max_failures
-from regional_lstm.distributed.train import train_on_ray
+from regional_lstm.distributed.train import train_here, train_on_ray
 from regional_lstm.errors import ConfigError
 from regional_lstm.pipeline.layout import BEST_MODEL, RAY_DIR, TRAIN_LOG
 from regional_lstm.tracking.models import register
@@ -51,26 +53,39 @@ def fit_and_save(
     callbacks: Sequence[Any] = (),
     run_name: str = RUN_NAME,
     cpus_per_worker: float = 1.0,
+    report: Callable[[dict[str, float]], None] | None = None,
 ) -> tuple[Path, dict]:
-    """Fit on Ray workers (inside a running Ray) and save the best weights with their card."""
+    """Fit on Ray workers (inside a running Ray) and save the best weights with their card.
+
+    With ``report`` (a one-worker Tune trial's), fit in this process instead (`train_here`)
+    and pass it each epoch's metrics.
+    """
     project = config.PROJECT_DIR
-    use_gpu = config.RAY_USE_GPU and cluster_has_gpu()
-    if config.RAY_USE_GPU and not use_gpu:
+    gpu = use_gpu(config)
+    if config.RAY_USE_GPU and not gpu:
         logger.warning("RAY_USE_GPU is set but the Ray cluster has no GPU: training on CPU")
-    check_precision(plan.mixed_precision, torch.device("cuda" if use_gpu else "cpu"))
-    checkpoint = train_on_ray(
-        plan,
-        storage_path=project / RAY_DIR,
-        run_name=run_name,
-        log_file=project / TRAIN_LOG,
-        tracked=tracked,
-        num_workers=config.RAY_NUM_WORKERS,
-        use_gpu=use_gpu,
-        max_failures=max_failures(config.RAY_MAX_FAILURES),
-        callbacks=callbacks,
-        cpus_per_worker=cpus_per_worker,
-    )
-    with checkpoint.as_directory() as folder:
+    check_precision(plan.mixed_precision, torch.device("cuda" if gpu else "cpu"))
+    where = {
+        "storage_path": project / RAY_DIR,
+        "run_name": run_name,
+        "log_file": project / TRAIN_LOG,
+        "tracked": tracked,
+        "use_gpu": gpu,
+    }
+    if report is not None:
+        if config.RAY_NUM_WORKERS != 1:
+            raise ValueError("only a one-worker training runs in the calling process")
+        last = nullcontext(train_here(plan, **where, report=report))
+    else:
+        last = train_on_ray(
+            plan,
+            **where,
+            num_workers=config.RAY_NUM_WORKERS,
+            max_failures=max_failures(config.RAY_MAX_FAILURES),
+            callbacks=callbacks,
+            cpus_per_worker=cpus_per_worker,
+        ).as_directory()
+    with last as folder:
         _, best_weights, _, state = read_checkpoint(Path(folder))
     training = {k: state[k] for k in ("epoch", "early_stopping", "history")}
     if tracked is not None:
@@ -90,6 +105,11 @@ def fit_and_save(
         f"{plan.selection_metric.upper()} {best['best']:.3f} -> {model_path}"
     )
     return model_path, state
+
+
+def use_gpu(config: Config) -> bool:
+    """Whether ``config`` trains on GPUs: it asks for them and the running Ray has one."""
+    return config.RAY_USE_GPU and cluster_has_gpu()
 
 
 def register_if_asked(config: Config, tracked: TrackedRun, model_uri: str) -> str | None:

@@ -1,7 +1,8 @@
 """Train several models at once on Ray (ensemble members, PUB folds), each its own MLflow run.
 
-Every model is one Tune trial running its own TorchTrainer, so as many train concurrently as the
-cluster has room for (two one-worker models on two cores). Each keeps its files in its own
+Every model is one Tune trial, so as many train concurrently as the cluster has room for (two
+one-worker models on two cores); a one-worker model trains in its trial's process, a larger one
+on a TorchTrainer of its own. Each keeps its files in its own
 PROJECT_DIR: a relaunch skips finished models and resumes the others from their last epoch.
 """
 
@@ -19,13 +20,21 @@ from regional_lstm.distributed.failures import run_checkpoint
 from regional_lstm.distributed.tune import (
     grid_over,
     plan_resources,
+    report_epoch,
     report_final,
     report_to_tune,
     run_sweep,
+    trial_resources,
 )
 from regional_lstm.distributed.worker_errors import user_error
 from regional_lstm.errors import RegionalLSTMError
-from regional_lstm.pipeline.fitting import RUN_NAME, fit_and_save, guard_resume, tracked_run
+from regional_lstm.pipeline.fitting import (
+    RUN_NAME,
+    fit_and_save,
+    guard_resume,
+    tracked_run,
+    use_gpu,
+)
 from regional_lstm.pipeline.layout import BEST_MODEL, RAY_DIR
 from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.tracking.models import log_model
@@ -70,18 +79,16 @@ def train_all(
     if len(num_workers) != 1:
         raise RegionalLSTMError("models trained together need the same RAY_NUM_WORKERS")
     with ray_session(configs[todo[0]].RAY_ADDRESS, dashboard=True):
-        cpus_per_worker, concurrent = plan_resources(num_workers.pop())
+        workers = num_workers.pop()
+        cpus_per_worker, concurrent = plan_resources(workers)
         logger.info(f"Training {len(todo)} model(s), {concurrent} at a time: {', '.join(todo)}")
         # Progress lives in each model's PROJECT_DIR; the Tune folder is only bookkeeping.
         shutil.rmtree(storage / MEMBER, ignore_errors=True)
+        restarting = {k: with_restarts(configs[k]) for k in todo}
         results = run_sweep(
-            _trial(
-                {k: with_restarts(configs[k]) for k in todo},
-                {k: plans[k] for k in todo},
-                parent,
-                cpus_per_worker,
-            ),
+            _trial(restarting, {k: plans[k] for k in todo}, parent, cpus_per_worker),
             {MEMBER: grid_over(todo)},
+            resources=trial_resources(workers, cpus_per_worker, use_gpu(restarting[todo[0]])),
             metric="best_score",
             num_samples=1,
             max_epochs=max(plans[k].epochs for k in todo),
@@ -91,6 +98,7 @@ def train_all(
             storage_path=storage,
             name=MEMBER,
             resume=False,
+            retries=max(int(config.RAY_MAX_FAILURES or 0) for config in restarting.values()),
         )
     failed = [(r.config[MEMBER], r.error) for r in results if r.error is not None]
     if failed:
@@ -120,16 +128,17 @@ def fit_in_trial(
     cpus_per_worker: float,
     run_name: str = RUN_NAME,
 ) -> None:
-    """Inside a Tune trial: fit on Ray Train reporting every epoch, log the model, close the run."""
+    """Inside a Tune trial: fit reporting every epoch, log the model, close the run.
+
+    A one-worker model trains in the trial's own process; a larger one on a Ray Train run of
+    its own workers (`trial_resources` reserves for either).
+    """
     done = run_checkpoint(config.PROJECT_DIR / RAY_DIR / run_name)
-    model_path, state = fit_and_save(
-        config,
-        plan,
-        tracked,
-        callbacks=[report_to_tune()],
-        run_name=run_name,
-        cpus_per_worker=cpus_per_worker,
-    )
+    if config.RAY_NUM_WORKERS == 1:
+        trainer: dict[str, Any] = {"report": report_epoch}
+    else:
+        trainer = {"callbacks": [report_to_tune()], "cpus_per_worker": cpus_per_worker}
+    model_path, state = fit_and_save(config, plan, tracked, run_name=run_name, **trainer)
     if done is not None and state["epoch"] == done[1]:  # restarted with its training finished
         report_final(state["history"][-1])
     tracked.set_tags({"regional_lstm.model_uri": log_model(tracked, model_path)})

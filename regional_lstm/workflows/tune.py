@@ -1,7 +1,8 @@
 """``regional-lstm tune``: hyperparameter search over the config's list-valued keys.
 
-One MLflow parent run per sweep, one child run per trial; each trial trains with its own
-TorchTrainer and reports the median validation KGE or NSE (early-stopping period) every epoch.
+One MLflow parent run per sweep, one child run per trial; each trial trains (in its own process
+on one worker, on a TorchTrainer of its own on several) and reports the median validation KGE
+or NSE (early-stopping period) every epoch.
 The best trial is evaluated on the evaluation period, registered when LSTM_SAVE_MODEL is on, and
 its config written as a ready-to-run YAML.
 """
@@ -27,11 +28,12 @@ from regional_lstm.distributed.tune import (
     plan_resources,
     run_sweep,
     trial_id,
+    trial_resources,
 )
 from regional_lstm.distributed.worker_errors import user_error
 from regional_lstm.errors import ConfigError, RegionalLSTMError
 from regional_lstm.evaluation.plots import plot_metric_vs_params
-from regional_lstm.pipeline.fitting import register_if_asked, tracked_run
+from regional_lstm.pipeline.fitting import register_if_asked, tracked_run, use_gpu
 from regional_lstm.pipeline.layout import RAY_DIR
 from regional_lstm.pipeline.members import fit_in_trial
 from regional_lstm.pipeline.planning import make_plan
@@ -108,6 +110,7 @@ def tune(config: Config, *, resume: bool = False) -> TuneOutcome:
             results = run_sweep(
                 trial_fn,
                 param_space(space, grid),
+                resources=trial_resources(config.RAY_NUM_WORKERS, cpus_per_worker, use_gpu(config)),
                 metric="best_score",
                 num_samples=1 if grid else len(points),
                 max_epochs=_max_epochs(config),
@@ -160,7 +163,7 @@ def _parent_run(config: Config, sweep_dir: Path, resume: bool) -> TrackedRun:
 
 
 def _make_trial(base: Config, parent: TrackedRun, cpus_per_worker: float, metric: str):
-    """The function trainable: one trial = one config point trained on its own TorchTrainer."""
+    """The function trainable: one trial = one config point trained (`fit_in_trial`)."""
     base_values = base.to_yaml_dict(redacted=False)  # trials need the storage secrets
     trials_dir = base.PROJECT_DIR / "tune" / "trials"
 

@@ -25,10 +25,10 @@ import pandas as pd
 import pytest
 import yaml
 from ray.cluster_utils import Cluster
-from ray.util.state import list_actors
 
 from regional_lstm.allocator import ENVIRONMENT
 from regional_lstm.data.synth import synthesize
+from regional_lstm.distributed.train import WORKER_NODES_TAG
 from regional_lstm.tracking.store import client_for
 from tests.conftest import tiny_config
 from tests.proc import command_line, descendants
@@ -283,10 +283,10 @@ def test_a_local_train_beside_the_cluster_runs_lean_and_outlives_a_killed_worker
 def test_a_sweep_that_loses_a_node_then_its_driver_resumes_and_records_no_run_twice(
     two_nodes, tiny_store, tmp_path
 ):
-    """Two trials side by side, one Train worker each: one of one epoch, one of six. Once the
-    first has finished and the second has logged an epoch, the node under the second's worker
-    is killed and a fresh node joins, as an autoscaler's would. Once the second trial trains
-    again, the job's driver is SIGKILLed; `submit --verb tune --resume` finishes the sweep,
+    """Two trials side by side, one worker each: one of one epoch, one of six. Once the first
+    has finished and the second has logged an epoch, the node the second trains on is killed
+    and a fresh node joins, as an autoscaler's would. Once the second trial trains again, the
+    job's driver is SIGKILLed; `submit --verb tune --resume` finishes the sweep,
     with the trial that finished first kept as it was and no trial's run recorded twice."""
     cluster, address = two_nodes
     config = tiny_config(
@@ -309,7 +309,7 @@ def test_a_sweep_that_loses_a_node_then_its_driver_resumes_and_records_no_run_tw
         env=env,
         cwd=ROOT,
     ) as process:
-        finished, victim, second = _when_second_trial_trains(cluster, address, uri)
+        finished, victim, second = _when_second_trial_trains(cluster, uri)
         cluster.remove_node(victim, allow_graceful=False)
         logged = _steps(uri, second)
         _add_node(cluster)
@@ -377,9 +377,9 @@ def _trial_runs(uri: str) -> dict[str, list]:
     return found
 
 
-def _when_second_trial_trains(cluster: Cluster, address: str, uri: str, timeout: float = 300):
+def _when_second_trial_trains(cluster: Cluster, uri: str, timeout: float = 300):
     """Wait until one trial has finished and another has logged an epoch; return the finished
-    trial's id, a node that runs one of the other's Train workers, and the other's id."""
+    trial's id, the node the other trains on, and the other's id."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         trials = _trial_runs(uri)
@@ -390,11 +390,8 @@ def _when_second_trial_trains(cluster: Cluster, address: str, uri: str, timeout:
             if runs[0].info.status == "RUNNING" and "train_loss" in runs[0].data.metrics
         ]
         if done and training:
-            workers = list_actors(
-                address=address,
-                filters=[("class_name", "=", "RayTrainWorker"), ("state", "=", "ALIVE")],
-            )
-            nodes = {actor.node_id for actor in workers}
+            # Where each rank trains, as the run records it (a one-worker trial: its own process)
+            nodes = json.loads(trials[training[0]][0].data.tags.get(WORKER_NODES_TAG, "[]"))
             victims = [node for node in cluster.worker_nodes if node.node_id in nodes]
             if victims:
                 return done[0], victims[0], training[0]
