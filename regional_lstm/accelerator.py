@@ -7,6 +7,7 @@ layers. Precision names are LSTM_MIXED_PRECISION's: "none" (float32), "bf16" or 
 from __future__ import annotations
 
 import contextlib
+import functools
 from contextlib import AbstractContextManager
 
 import torch
@@ -17,7 +18,8 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def check_precision(precision: str, device: torch.device) -> None:
-    """Refuse what cannot run: fp16 off CUDA (torch's CPU LSTM has no float16 kernel)."""
+    """Refuse what cannot run: fp16 off CUDA (torch's CPU LSTM has no float16 kernel), and bf16
+    on a CPU whose oneDNN has no bfloat16 LSTM (an AVX2-only one: it fails at the first batch)."""
     if precision not in ("none", *AUTOCAST_DTYPES):
         raise RegionalLSTMError(f"unknown precision {precision!r} (choose none, bf16 or fp16)")
     if precision == "fp16" and device.type != "cuda":
@@ -25,6 +27,24 @@ def check_precision(precision: str, device: torch.device) -> None:
             f"LSTM_MIXED_PRECISION fp16 needs a CUDA GPU, not {device.type}: torch's CPU LSTM "
             "has no float16 kernel (use bf16 or none without RAY_USE_GPU)"
         )
+    if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16_lstm():
+        raise RegionalLSTMError(
+            "LSTM_MIXED_PRECISION bf16: torch's LSTM has no bfloat16 kernel on this CPU "
+            "(oneDNN's needs AVX-512 or newer); use none, or a GPU with RAY_USE_GPU"
+        )
+
+
+@functools.cache
+def cpu_runs_bf16_lstm() -> bool:
+    """Whether an LSTM runs under CPU bf16 autocast here: tried once on a 1-unit layer, since
+    torch names no public flag for what oneDNN's kernels support on this CPU."""
+    layer = torch.nn.LSTM(1, 1)
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            layer(torch.zeros(1, 1, 1))
+    except RuntimeError:
+        return False
+    return True
 
 
 def autocast(device: torch.device, precision: str) -> AbstractContextManager:

@@ -17,6 +17,7 @@ import pytest
 import torch
 from torch import nn
 
+from regional_lstm.accelerator import cpu_runs_bf16_lstm
 from regional_lstm.data.sampling import BasinBlock
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.evaluation.predict import predict_block
@@ -30,6 +31,9 @@ from tests.conftest import tiny_config
 
 CPU = torch.device("cpu")
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+needs_bf16_cpu = pytest.mark.skipif(
+    not cpu_runs_bf16_lstm(), reason="this CPU's oneDNN has no bfloat16 LSTM (AVX2 only)"
+)
 
 
 def train(plan, epochs: int, keep: Path, device=CPU, resume_from: Path | None = None) -> dict:
@@ -58,6 +62,7 @@ def test_config_key_reaches_the_training_plan(tiny_store, tmp_path):
     assert plan.mixed_precision == "bf16"
 
 
+@needs_bf16_cpu
 def test_bf16_training_has_finite_losses_and_resumes_exactly(tiny_store, tmp_path):
     plan = make_plan(tiny_config(tiny_store, tmp_path, LSTM_MIXED_PRECISION="bf16"))
     resumed, straight, a, b = check_resume(plan, tmp_path)
@@ -71,6 +76,7 @@ def test_bf16_training_has_finite_losses_and_resumes_exactly(tiny_store, tmp_pat
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@needs_bf16_cpu
 def test_bf16_predictions_differ_from_float32_but_come_back_as_float32():
     spec = ModelSpec(
         n_dynamic=2, n_static=1, hidden_size=8, num_layers=1, dropout=0.0, use_attention=False
@@ -142,6 +148,15 @@ def test_fp16_training_on_cpu_is_refused_in_one_line(tiny_store, tmp_path):
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith("LSTM_MIXED_PRECISION fp16 needs a CUDA GPU, not cpu")
+
+
+@pytest.mark.skipif(cpu_runs_bf16_lstm(), reason="this CPU runs a bfloat16 LSTM")
+def test_bf16_training_on_a_cpu_without_its_kernel_is_refused_in_one_line(tiny_store, tmp_path):
+    """Was oneDNN's 'could not create a primitive descriptor' traceback at the first batch."""
+    plan = make_plan(tiny_config(tiny_store, tmp_path, LSTM_MIXED_PRECISION="bf16"))
+    with pytest.raises(RegionalLSTMError, match=r"^LSTM_MIXED_PRECISION bf16: torch's LSTM has "):
+        fit(plan, WorkerContext())
+    assert not list(tmp_path.rglob("*.pt"))
 
 
 @needs_cuda

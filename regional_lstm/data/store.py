@@ -41,7 +41,7 @@ import xarray as xr
 import zarr
 
 from regional_lstm import __version__
-from regional_lstm.basin_ids import check_basin_id
+from regional_lstm.basin_ids import check_basin_id, check_variable_name
 from regional_lstm.data.damage import RESTORE
 from regional_lstm.data.integrity import check_store
 from regional_lstm.data.publish import check_target, publish
@@ -179,6 +179,7 @@ def write_store(
     started = perf_counter()
     try:
         attributes, attribute_vars = source.read_attributes()
+        _check_variable_names(source, attribute_vars)
         spans = _stage_basins(source, work / "staging", workers or len(os.sched_getaffinity(0)))
         dates = pd.date_range(min(s for s, _ in spans), max(e for _, e in spans), freq="D")
         target = work / "store.zarr"
@@ -197,6 +198,19 @@ def write_store(
         len(source.basins) / seconds,
     )
     return out if out.remote else out.path
+
+
+def _check_variable_names(source: BasinSource, attribute_vars: list[Variable]) -> None:
+    """Each variable names its own array folder: a safe name, not a coordinate, used once."""
+    where = _describe_path(source.source_path)
+    seen: set[str] = set()
+    for var in (*source.dynamic_variables, *attribute_vars):
+        check_variable_name(var.name, where, IngestError)
+        if var.name in ("basin", "time"):
+            raise IngestError(f"{where}: variable name {var.name!r} is a coordinate of the store")
+        if var.name in seen:
+            raise IngestError(f"{where}: variable name {var.name!r} comes twice")
+        seen.add(var.name)
 
 
 def _stage_basins(

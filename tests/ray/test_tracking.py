@@ -110,7 +110,7 @@ def test_pyfunc_predict_has_the_type_hints_mlflow_asks_for():
     assert "type hint" not in done.stderr
 
 
-def test_saved_model_is_registered_and_loads_by_alias_to_identical_predictions(outcome):
+def test_saved_model_is_registered_and_loads_by_alias_to_the_same_predictions(outcome):
     config, result = outcome
     assert result.registered_version == "1"
     with using_store(result.run.uri):
@@ -123,10 +123,14 @@ def test_saved_model_is_registered_and_loads_by_alias_to_identical_predictions(o
     predicted = pyfunc.predict(frame)
     own = predict_period(model, card, reader, [basin], period)[basin]
     # The table starts at the period start, so its first lookback - 1 days have no full window.
+    # It has fewer windows, so they fall into other batches: oneDNN may then round a float32
+    # output differently in its last bit (seen on an AVX2-only CPU: 1 of 306, 9e-8 relative).
     lookback = card.data.lookback
-    np.testing.assert_array_equal(
+    np.testing.assert_allclose(
         predicted["streamflow"].to_numpy()[lookback - 1 :],
         own["streamflow_sim"].to_numpy()[lookback - 1 :],
+        rtol=1e-6,
+        atol=0,
     )
     assert predicted["streamflow"].iloc[: lookback - 1].isna().all()
 

@@ -176,3 +176,36 @@ def test_a_config_basins_file_that_is_not_utf8_is_refused_in_one_line(tmp_path):
     config.write_text(example.replace("\nBASINS: null", f"\nBASINS: {basins}"))
     with pytest.raises(ConfigError, match=rf"BASINS: cannot read {basins} \(not UTF-8 text\)"):
         load_config(config).basin_ids()
+
+
+# A variable's name names its array's folder in the store: the same rule as a file name.
+HOSTILE_VARIABLES = {"nested": "prcp(mm/day)", "hidden": ".prcp", "long": "p" * 300}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_VARIABLES))
+def test_a_variable_named_like_a_path_in_a_mapping_is_refused_at_ingest(
+    shared_data, tmp_path, name
+):
+    holmes, mapping = holmes_copy(tmp_path, "Au_Saumon")
+    variable = HOSTILE_VARIABLES[name]
+    mapping.write_text(mapping.read_text().replace("{name: prcp,", f"{{name: '{variable}',"))
+    message = ingest_error("csv", holmes, mapping=mapping)
+    assert message.startswith(f"{holmes}: variable name ")
+    assert "cannot name an array in a store" in message
+
+
+def test_an_attribute_header_too_long_for_a_folder_is_refused_at_ingest(camels_us_copy):
+    """Was an OSError 'File name too long' from Zarr, found by the Caravan property test."""
+    topo = camels_us_copy / "camels_attributes_v2.0" / "camels_topo.txt"
+    topo.write_text(topo.read_text().replace("elev_mean", "9" * 400, 1))
+    message = ingest_error("camels-us", camels_us_copy)
+    assert f"variable name '{'9' * 40}" in message and "at most 200 bytes" in message
+
+
+@pytest.mark.parametrize("coordinate", ["basin", "time"])
+def test_an_attribute_named_like_a_coordinate_is_refused_at_ingest(camels_us_copy, coordinate):
+    """Was xarray's traceback 'variables {'time'} are found in both data_vars and coords'."""
+    topo = camels_us_copy / "camels_attributes_v2.0" / "camels_topo.txt"
+    topo.write_text(topo.read_text().replace("elev_mean", coordinate, 1))
+    message = ingest_error("camels-us", camels_us_copy)
+    assert message == f"{camels_us_copy}: variable name {coordinate!r} is a coordinate of the store"
