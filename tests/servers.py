@@ -128,6 +128,8 @@ def model_server(model_uri: str, tracking_uri: str, folder: Path) -> Iterator[st
         *("--workers", "1"),
     ]
     url = f"http://127.0.0.1:{port}"
-    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri}
+    # MLflow execs `uvicorn` by name: this environment's, also when it is not activated.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = os.environ | {"MLFLOW_TRACKING_URI": tracking_uri, "PATH": path}
     with _serving(command, f"{url}/ping", folder / "serve.log", env=env):
         yield url

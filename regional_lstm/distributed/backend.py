@@ -5,8 +5,10 @@ policy, importing the modules that define them. Ray's TorchConfig lives in a mod
 imports torch, so the controller, which never computes, would carry torch and all it loads
 (~300 MB of a 2-core machine's memory); so would a policy defined beside the worker loop.
 Here: a gloo backend doing the same CPU setup (a process group over TCP from rank 0's
-address) with torch imported only in the workers, and a fixed scaling policy. Used for CPU
-runs on the embedded Ray (`train.LocalTorchTrainer`); GPU runs and clusters keep Ray's.
+address) with torch imported only in the workers, and a fixed scaling policy. The backend
+serves every CPU run, on one machine or many (`train.LocalTorchTrainer`,
+`train.ClusterTorchTrainer`); GPU runs keep Ray's TorchConfig (NCCL). The policy serves the
+embedded Ray, which has nothing to scale.
 This module must import neither torch nor the rest of the package (a test watches).
 """
 
@@ -47,10 +49,17 @@ class GlooBackend(Backend):
     def on_start(self, worker_group, backend_config: GlooConfig) -> None:
         address, port = worker_group.execute_single(0, _address_and_free_port)
         url = f"tcp://[{address}]:{port}" if ":" in address else f"tcp://{address}:{port}"
+        nodes = worker_group.execute(_node_id)
         size = len(worker_group)
         joins = [
             worker_group.execute_single_async(
-                rank, _join, world_rank=rank, size=size, url=url, timeout_s=backend_config.timeout_s
+                rank,
+                _join,
+                world_rank=rank,
+                local_rank=nodes[:rank].count(nodes[rank]),
+                size=size,
+                url=url,
+                timeout_s=backend_config.timeout_s,
             )
             for rank in range(size)
         ]
@@ -69,13 +78,17 @@ def _address_and_free_port() -> tuple[str, int]:
         return address, int(probe.getsockname()[1])
 
 
-def _join(world_rank: int, size: int, url: str, timeout_s: int) -> None:
-    """In a worker: the process group, and the variables torch.distributed users expect."""
+def _node_id() -> str:
+    return ray.get_runtime_context().get_node_id()
+
+
+def _join(world_rank: int, local_rank: int, size: int, url: str, timeout_s: int) -> None:
+    """In a worker: the process group, and the variables torch.distributed users expect
+    (``local_rank``: the worker's rank among those on its node)."""
     import torch.distributed as dist
 
-    # One machine: the local rank is the world rank.
     rank = str(world_rank)
-    os.environ.update({"RANK": rank, "WORLD_SIZE": str(size), "LOCAL_RANK": rank})
+    os.environ.update({"RANK": rank, "WORLD_SIZE": str(size), "LOCAL_RANK": str(local_rank)})
     dist.init_process_group(
         "gloo",
         init_method=url,
