@@ -74,7 +74,7 @@ def test_a_killed_driver_and_a_killed_worker_each_resume_on_relaunch(tiny_store,
         tiny_store,
         tmp_path / "project",
         LSTM_EPOCHS=EPOCHS,
-        LSTM_SAMPLES_PER_EPOCH=16384,  # epochs of seconds: a kill lands within the next
+        LSTM_SAMPLES_PER_EPOCH=8192,  # epochs of a second or two: a kill lands within the next
         RAY_MAX_FAILURES=0,
     )
     config_file = tmp_path / "faults.yaml"
