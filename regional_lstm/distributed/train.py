@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import shutil
@@ -183,19 +182,23 @@ def _without(callbacks: list, *dropped: type, datasets: bool) -> list:
 
 class ClusterTorchTrainer(TorchTrainer):
     """Ray's TorchTrainer (placement-group cleaner, autoscaler requests) for clusters, GPUs
-    and a local Ray with a dashboard, without the dataset manager (`_without`).
+    and Tune trials' multi-worker runs, without the dataset manager (`_without`).
 
-    With ``gloo`` (every CPU run), the backend is `backend.GlooConfig` instead of Ray's
-    TorchConfig (kept for NCCL on GPUs), so the controller does not import torch.
+    A CPU run's backend is `backend.GlooConfig` instead of Ray's TorchConfig (kept for NCCL on
+    GPUs), so the controller does not import torch.
     """
 
-    def __init__(self, train_loop_per_worker, *, gloo: bool = False, **kwargs) -> None:
-        if gloo:  # what TorchTrainer.__init__ does, with another backend config
+    def __init__(self, train_loop_per_worker, *, scaling_config: ScalingConfig, **kwargs) -> None:
+        if scaling_config.use_gpu:
+            super().__init__(train_loop_per_worker, scaling_config=scaling_config, **kwargs)
+        else:  # what TorchTrainer.__init__ does, with another backend config
             DataParallelTrainer.__init__(
-                self, train_loop_per_worker, backend_config=GlooConfig(), **kwargs
+                self,
+                train_loop_per_worker,
+                backend_config=GlooConfig(),
+                scaling_config=scaling_config,
+                **kwargs,
             )
-        else:
-            super().__init__(train_loop_per_worker, **kwargs)
 
     def _create_default_callbacks(self) -> list:
         return _without(super()._create_default_callbacks(), datasets=bool(self.datasets))
@@ -375,10 +378,7 @@ def train_on_ray(
     lean = embedded_without_dashboard() and not use_gpu
     epochs = storage_path.absolute() / run_name / "epoch_metrics.jsonl"
     epochs.parent.mkdir(parents=True, exist_ok=True)
-    trainer_class = (
-        LocalTorchTrainer if lean else functools.partial(ClusterTorchTrainer, gloo=not use_gpu)
-    )
-    trainer = trainer_class(
+    trainer = (LocalTorchTrainer if lean else ClusterTorchTrainer)(
         _worker_loop,
         train_loop_config={
             # By reference: the controller unpickles this config, and the plan's classes would
