@@ -231,18 +231,12 @@ def tiny_config(store: Path, project: Path, **overrides):
 def ray_cluster():
     """One real local Ray for the whole test session (2 CPUs), started as the CLI starts it.
 
-    With its dashboard: Ray Train's placement-group cleaner needs the State API it serves.
+    With its dashboard, as `tune` starts it: Tune needs the State API it serves.
     """
-    import os
+    from regional_lstm.distributed.cluster import ray_session
 
-    import ray
-
-    from regional_lstm.distributed.cluster import local_ray_options
-
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(**local_ray_options(num_cpus=2), log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
+    with ray_session(None, num_cpus=2, dashboard=True):
+        yield
 
 
 # The tiny config trained on the session Ray, each once per session (`trained`).

@@ -12,9 +12,9 @@ import ray
 from regional_lstm.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
 from regional_lstm.config import Config
 
-# Whether this process started the running Ray itself, on this machine, without a dashboard
-# (see `ray_session`); Ray Train then runs without its placement-group cleaner.
-_embedded_without_dashboard = False
+# Whether this process started the running Ray itself, on this machine (see `ray_session`): the
+# Ray stops with it, and Ray Train runs without its placement-group cleaner.
+_embedded = False
 # Whether `ray_session` joined a running cluster at an address (config or RAY_ADDRESS).
 _joined = False
 CLUSTER_MAX_FAILURES = 2
@@ -33,7 +33,7 @@ def ray_session(
     State API (see `local_ray_options`); plain training and evaluation do not, and go without
     its dozen processes (~0.5 GB).
     """
-    global _embedded_without_dashboard, _joined
+    global _embedded, _joined
     if ray.is_initialized():
         yield
         return
@@ -50,7 +50,7 @@ def ray_session(
     # and a worker's failure reaches it as an exception, so Ray's forwarded worker output
     # (internal notices, each epoch a second time) stays in Ray's logs, on a cluster too.
     ray.init(**kwargs, log_to_driver=False, configure_logging=False)
-    _embedded_without_dashboard = not address and not dashboard
+    _embedded = not address
     _joined = bool(address)
     if IN_A_RAY_JOB in os.environ:
         yield  # a job's driver stays connected for its life: the cluster outlives the job
@@ -58,7 +58,7 @@ def ray_session(
     try:
         yield
     finally:
-        _embedded_without_dashboard = _joined = False
+        _embedded = _joined = False
         ray.shutdown()
 
 
@@ -76,9 +76,9 @@ def with_restarts(config: Config) -> Config:
     return config.with_overrides(RAY_MAX_FAILURES=max_failures(config.RAY_MAX_FAILURES))
 
 
-def embedded_without_dashboard() -> bool:
-    """True inside a `ray_session` that started a local Ray without a dashboard."""
-    return _embedded_without_dashboard
+def embedded() -> bool:
+    """True inside a `ray_session` that started a local Ray (with or without a dashboard)."""
+    return _embedded
 
 
 # How often the Train controller polls its workers (Ray's default 2 s). It collects the epochs'

@@ -27,7 +27,7 @@ from regional_lstm import logs
 from regional_lstm.atomic import replace_dir
 from regional_lstm.distributed.backend import GlooConfig, NoAutoscalerPolicy
 from regional_lstm.distributed.callbacks import NODE_KEY, EpochsToFile
-from regional_lstm.distributed.cluster import embedded_without_dashboard
+from regional_lstm.distributed.cluster import embedded
 from regional_lstm.distributed.failures import explain, run_checkpoint
 from regional_lstm.errors import failure_reason
 from regional_lstm.training.checkpoint import newest_complete, read_state
@@ -205,7 +205,7 @@ class ClusterTorchTrainer(TorchTrainer):
 
 
 class LocalTorchTrainer(DataParallelTrainer):
-    """Ray Train on a Ray this process started on its own machine without a dashboard (CPU).
+    """Ray Train on a Ray this process started on its own machine (CPU).
 
     The same workers, DDP and checkpoints as TorchTrainer, with less around them on a machine
     whose memory is mostly the workers' (each item ~120-300 MB on a 2-core machine):
@@ -213,11 +213,11 @@ class LocalTorchTrainer(DataParallelTrainer):
     - a fixed scaling policy that asks no autoscaler for nodes, so Ray Train starts no
       autoscaling-coordinator actor (one machine has nothing to scale);
     - none of the placement-group cleaner, which frees a run's reservation if the controller
-      dies ungracefully (here the whole Ray stops with this process; and without the
+      dies ungracefully (here the whole Ray stops with this process; and without a
       dashboard's State API it would take the live controller for dead and remove the group
       mid-run); nor the dataset manager (`_without`).
     Ray Train offers no switch for these, so private parts are replaced or filtered by type;
-    the test of a local train's process tree (tests/ray/test_cluster.py) fails if Ray renames
+    the test of a local train's process tree (tests/cluster/test_cluster.py) fails if Ray renames
     them.
     """
 
@@ -375,7 +375,7 @@ def train_on_ray(
     Relaunching with the same ``storage_path`` and ``run_name`` resumes from that run's last
     checkpoint (Ray Train restores it and ``fit`` continues from its epoch).
     """
-    lean = embedded_without_dashboard() and not use_gpu
+    lean = embedded() and not use_gpu
     epochs = storage_path.absolute() / run_name / "epoch_metrics.jsonl"
     epochs.parent.mkdir(parents=True, exist_ok=True)
     trainer = (LocalTorchTrainer if lean else ClusterTorchTrainer)(
