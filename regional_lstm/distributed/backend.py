@@ -6,8 +6,8 @@ imports torch, so the controller, which never computes, would carry torch and al
 (~300 MB of a 2-core machine's memory); so would a policy defined beside the worker loop.
 Here: a gloo backend doing the same CPU setup (a process group over TCP from rank 0's
 address) with torch imported only in the workers, and a fixed scaling policy. The backend
-serves every CPU run, on one machine or many (`train.LocalTorchTrainer`,
-`train.ClusterTorchTrainer`); GPU runs keep Ray's TorchConfig (NCCL). The policy serves the
+serves every CPU run, on one machine or many (`trainers.LocalTorchTrainer`,
+`trainers.ClusterTorchTrainer`); GPU runs keep Ray's TorchConfig (NCCL). The policy serves the
 embedded Ray, which has nothing to scale.
 This module must import neither torch nor the rest of the package (a test watches).
 """
