@@ -342,7 +342,8 @@ def test_csv_file_is_written_and_the_table_still_printed(project, tmp_path):
 
 
 def test_compare_on_a_fresh_store_prints_the_header_and_no_mlflow_chatter(tmp_path):
-    result = run_cli("compare", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli("compare", "--tracking-uri", uri, isolated=True)  # all that reaches stderr
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.splitlines() == ["\t".join(compare.RUN_COLUMNS)]
