@@ -384,6 +384,12 @@ def run_cli(*args: str, cwd: Path = ROOT, isolated: bool = False) -> subprocess.
     )
 
 
+def _ray_running() -> bool:
+    """Whether this process has a Ray session (the session's own, in the Ray tests' worker)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
 def _run_in_process(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess:
     """`cli.main` with this process's argv, cwd, streams, environment, logging, warnings filters
     and torch threads swapped for the call's, and given back after it."""
@@ -405,6 +411,7 @@ def _run_in_process(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedPro
         if isinstance(logger, logging.Logger)
     ]
     saved_env, saved_argv, threads = dict(os.environ), sys.argv, torch.get_num_threads()
+    ray_before = _ray_running()
     code: int = 0
     with (
         contextlib.chdir(cwd),
@@ -429,8 +436,7 @@ def _run_in_process(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedPro
                 logger.setLevel(level)
                 logger.propagate = propagate
                 logger.handlers[:], logger.filters[:] = handlers, filters
-    ray = sys.modules.get("ray")
-    assert ray is None or not ray.is_initialized(), f"`{args[0]}` started Ray: not IN_PROCESS"
+    assert _ray_running() == ray_before, f"`{args[0]}` started or stopped Ray: not IN_PROCESS"
     return subprocess.CompletedProcess(
         ["regional-lstm", *args], code, out.getvalue(), err.getvalue()
     )

@@ -55,7 +55,14 @@ def two_nodes(s3):
             # bind its port leaves the head without a job agent ("No available agent").
             "dashboard_agent_listen_port": free_port(),
             # A lost node is declared dead after ~8 s of missed health checks (default ~30 s).
-            "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 8},
+            # No Prometheus metrics and no idle workers started for each driver: each costs
+            # every process a share of the 2 cores the tests beside this cluster need.
+            "_system_config": {
+                "health_check_period_ms": 1000,
+                "health_check_failure_threshold": 8,
+                "enable_metrics_collection": False,
+                "prestart_worker_first_driver": False,
+            },
         },
     )
     for _ in range(2):

@@ -80,9 +80,11 @@ def test_a_killed_driver_and_a_killed_worker_each_resume_on_relaunch(tiny_store,
     config_file = tmp_path / "faults.yaml"
     config_file.write_text(yaml.safe_dump(config.to_yaml_dict()), encoding="utf-8")
 
-    code, first = _launch(config_file, kill_after_epoch=1, kill="driver")
+    # Killed once epoch 2 is reported: epoch 1's checkpoint is then saved for sure (one reported
+    # a moment before the kill may still be on its way; the relaunch would start afresh).
+    code, first = _launch(config_file, kill_after_epoch=2, kill="driver")
     assert code == -signal.SIGKILL, first
-    assert 1 <= max(_epochs(first)) < EPOCHS, first
+    assert 2 <= max(_epochs(first)) < EPOCHS, first
 
     code, second = _launch(config_file, kill="worker")  # at its first epoch after resuming
     resumed = _numbers(RESUMED, second)
