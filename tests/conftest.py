@@ -359,6 +359,7 @@ IN_PROCESS = {
     "inspect",
     "predict",
     "rechunk",
+    "registry",
     "summarize",
     "synth",
 }

@@ -21,7 +21,7 @@ from regional_lstm.evaluation.predict import predict_period
 from regional_lstm.tracking.models import using_store
 from regional_lstm.tracking.store import client_for
 from regional_lstm.workflows.train import train
-from tests.conftest import model_input, tiny_config
+from tests.conftest import model_input, run_cli, tiny_config
 
 pytestmark = pytest.mark.ray
 
@@ -151,24 +151,12 @@ def test_logged_model_predicts_the_same_from_an_xarray_dataset(outcome):
 
 def test_promote_moves_an_alias_to_a_version(outcome):
     config, result = outcome
-    cli = [
-        sys.executable,
-        "-m",
-        "regional_lstm",
-        "registry",
-        "promote",
-        "tiny-lstm",
-        "1",
-        "--alias",
-        "donor",
-        "--project",
-        str(config.PROJECT_DIR),
-    ]
-    done = subprocess.run(cli, capture_output=True, text=True, timeout=120)
+    project = ("--project", config.PROJECT_DIR)
+    done = run_cli("registry", "promote", "tiny-lstm", "1", "--alias", "donor", *project)
     assert done.returncode == 0, done.stderr
     version = client_for(result.run.uri).get_model_version_by_alias("tiny-lstm", "donor")
     assert str(version.version) == "1"
-    missing = subprocess.run([*cli[:6], "7", *cli[7:]], capture_output=True, text=True, timeout=120)
+    missing = run_cli("registry", "promote", "tiny-lstm", "7", "--alias", "donor", *project)
     assert missing.returncode == 1
     assert "no version 7" in missing.stderr and "Traceback" not in missing.stderr
 
@@ -190,32 +178,15 @@ def test_evaluate_and_compare_commands_read_the_same_store(outcome, tmp_path):
     )
     assert len(evaluations) == 1
     table = tmp_path / "runs.csv"
-    done = subprocess.run(
-        [*cli, "compare", "--project", str(config.PROJECT_DIR), "--csv", str(table)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cli("compare", "--project", config.PROJECT_DIR, "--csv", table)
     assert done.returncode == 0, done.stderr
     runs = pd.read_csv(table)
     assert runs["run_id"].tolist() == [result.run.run_id]
     assert runs["hidden"].tolist() == [16]
     per_basin = tmp_path / "basins.csv"
-    done = subprocess.run(
-        [
-            *cli,
-            "compare",
-            "--project",
-            str(config.PROJECT_DIR),
-            "--basins",
-            result.run.run_id,
-            evaluations[0].info.run_id,
-            "--csv",
-            str(per_basin),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    pair = (result.run.run_id, evaluations[0].info.run_id)
+    done = run_cli(
+        "compare", "--project", config.PROJECT_DIR, "--basins", *pair, "--csv", per_basin
     )
     assert done.returncode == 0, done.stderr
     basins = pd.read_csv(per_basin)
