@@ -405,15 +405,15 @@ def _run_in_process(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedPro
     from regional_lstm import cli
 
     out, err = io.StringIO(), io.StringIO()
-    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    known = logging.root.manager.loggerDict.values()  # placeholders aside: not loggers yet
     saved_loggers = [
         (logger, logger.level, logger.propagate, list(logger.handlers), list(logger.filters))
-        for logger in [logging.getLogger(), *loggers]
+        for logger in [logging.getLogger(), *known]
         if isinstance(logger, logging.Logger)
     ]
     saved_env, saved_argv, threads = dict(os.environ), sys.argv, torch.get_num_threads()
     ray_before = _ray_running()
-    code: int = 0
+    code = 0
     with (
         contextlib.chdir(cwd),
         contextlib.redirect_stdout(out),
@@ -423,8 +423,8 @@ def _run_in_process(args: tuple[str, ...], cwd: Path) -> subprocess.CompletedPro
         sys.argv = ["regional-lstm", *args]
         try:
             cli.main()
-        except SystemExit as exit:
-            code = exit.code if isinstance(exit.code, int) else 0 if exit.code is None else 1
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
         except BaseException:  # what the interpreter would print, and its exit status
             traceback.print_exc()
             code = 1

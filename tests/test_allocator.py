@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 
@@ -46,7 +47,7 @@ def _faults_per_step(extra_env: dict[str, str]) -> list[int]:
 def test_with_the_workers_settings_an_lstm_step_maps_no_fresh_memory():
     default, toolkit = _faults_per_step({}), _faults_per_step(ENVIRONMENT)
     assert min(default) > 5_000  # glibc maps each step's work space anew: ~20 MB+ of faults
-    assert sorted(toolkit)[len(toolkit) // 2] < 500, toolkit  # kept in the heap and reused
+    assert statistics.median(toolkit) < 500, toolkit  # kept in the heap and reused
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc settings")
