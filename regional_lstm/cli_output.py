@@ -43,6 +43,14 @@ def print_store(out: Console, summary: dict) -> None:
     for att in summary["static_attributes"]:
         table.add_row(att["name"], att["units"], att["kind"], str(att["missing"]), att["long_name"])
     out.print(table)
+    for att in summary["static_attributes"]:
+        for source, cells in att["unusable_values"].items():
+            written = ", ".join(sorted(set(cells.values())))
+            out.print(
+                f"{att['name']}: {written} in {source} for {len(cells)} basin(s), stored as "
+                f"missing: {', '.join(cells)}",
+                markup=False,
+            )
     incomplete = summary["basins_missing_attributes"]
     for basin, names in list(incomplete.items())[:10]:
         out.print(

@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from regional_lstm.config import Config
 from regional_lstm.data.ingest import ingest
+from regional_lstm.data.inspect import summarize_store
+from regional_lstm.errors import StoreError
+from regional_lstm.pipeline.planning import make_plan
 from tests.conftest import (
     drop_lines,
     ingest_error,
@@ -186,3 +190,81 @@ def test_attribute_table_without_a_basin_leaves_its_attributes_missing_and_warns
     assert float(store["area"].sel(basin="2109")) > 0
     (warning,) = [line for line in lines if line.startswith("warning:")]
     assert f"{file.name} lacks 2109" in warning
+
+
+# Real cells that hold no usable number: the soil table's root_depth_skewness is 'Inf' or '-Inf'
+# for 21 basins, three of them (2308, 2369, 2374) among the 50 of ../shared/data/camels_ch.
+
+
+@pytest.fixture(scope="module")
+def infinite_skewness(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """2308 ('Inf') and 2369 ('-Inf') beside 2070 (finite), ingested; the log lines."""
+    folder = tmp_path_factory.mktemp("camels_ch_inf")
+    with log_lines() as lines:
+        path = ingest(
+            "camels-ch",
+            shared_dataset("camels_ch"),
+            folder / "store.zarr",
+            basins_file=write_basin_list(folder / "basins.txt", ["2070", "2308", "2369"]),
+        )
+    return path, lines
+
+
+def test_infinite_attribute_cells_are_stored_as_missing(infinite_skewness) -> None:
+    ds = xr.open_zarr(infinite_skewness[0])
+    skewness = ds["root_depth_skewness"].to_series()
+    assert skewness[["2308", "2369"]].isna().all() and np.isfinite(skewness["2070"])
+    assert ds["root_depth_skewness"].attrs["unusable_values"] == {
+        "CAMELS_CH_soil_attributes.csv": {"2308": "Inf", "2369": "-Inf"}
+    }
+    assert np.isfinite(ds["root_depth"].to_series()).all()  # the rest of the row is kept
+
+
+def test_infinite_attribute_cells_are_named_once_in_a_warning(infinite_skewness) -> None:
+    (warning,) = [line for line in infinite_skewness[1] if line.startswith("warning:")]
+    assert "CAMELS_CH_soil_attributes.csv root_depth_skewness (-Inf, Inf) for 2308, 2369" in warning
+    assert "\n" not in warning
+
+
+def test_inspect_names_the_table_and_basins_of_infinite_cells(infinite_skewness) -> None:
+    summary = summarize_store(infinite_skewness[0])
+    (skewness,) = [a for a in summary["static_attributes"] if a["name"] == "root_depth_skewness"]
+    assert skewness["missing"] == 2
+    assert skewness["unusable_values"]["CAMELS_CH_soil_attributes.csv"] == {
+        "2308": "Inf",
+        "2369": "-Inf",
+    }
+    assert "root_depth_skewness" in summary["basins_missing_attributes"]["2308"]
+    assert "root_depth_skewness" not in summary["basins_missing_attributes"].get("2070", [])
+
+
+def test_a_run_using_the_attribute_refuses_naming_basins_and_table(
+    infinite_skewness, tmp_path: Path
+) -> None:
+    config = camels_ch_config(infinite_skewness[0], tmp_path, ["root_depth", "root_depth_skewness"])
+    with pytest.raises(StoreError) as caught:
+        make_plan(config)
+    assert (
+        "'root_depth_skewness' for basin(s) 2308, 2369 (not a finite number in "
+        "CAMELS_CH_soil_attributes.csv)" in str(caught.value)
+    )
+
+
+def test_a_run_without_the_attribute_plans_every_basin(infinite_skewness, tmp_path: Path) -> None:
+    plan = make_plan(camels_ch_config(infinite_skewness[0], tmp_path, ["root_depth", "area"]))
+    assert plan.basins == ["2070", "2308", "2369"]
+
+
+def camels_ch_config(store: Path, project: Path, attributes: list[str]) -> Config:
+    return Config.from_mapping(
+        {
+            "DOMAIN_NAME": "ch",
+            "DATA_STORE": str(store),
+            "PROJECT_DIR": str(project),
+            "DYNAMIC_INPUTS": ["precipitation", "temperature_mean"],
+            "STATIC_ATTRIBUTES": attributes,
+            "CALIBRATION_PERIOD": [2000, 2003],
+            "VALIDATION_PERIOD": [2004, 2005],
+            "LSTM_LOOKBACK": 90,
+        }
+    )

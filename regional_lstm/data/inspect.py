@@ -54,6 +54,8 @@ def summarize_store(path: str | Path) -> dict[str, Any]:
                 "long_name": ds[name].attrs.get("long_name"),
                 "kind": "numeric" if numeric else "category",
                 "missing": int(missing.sum()),
+                # Per source table, the cells that held no usable number ('Inf'), by basin.
+                "unusable_values": dict(ds[name].attrs.get("unusable_values") or {}),
             }
         )
     return {

@@ -144,10 +144,15 @@ def require_complete_attributes(
     missing = np.isnan(values)
     if not missing.any():
         return
-    lacking = [
-        f"{names[a]!r} for basin(s) {shortlist([basins[b] for b in np.flatnonzero(missing[:, a])])}"
-        for a in np.flatnonzero(missing.any(axis=0))
-    ]
+    lacking = []
+    for a in np.flatnonzero(missing.any(axis=0)):
+        absent = [basins[b] for b in np.flatnonzero(missing[:, a])]
+        tables = reader.unusable_values(names[a])
+        why = sorted(
+            table for table, cells in tables.items() if not cells.keys().isdisjoint(absent)
+        )
+        reason = f" (not a finite number in {', '.join(why)})" if why else ""
+        lacking.append(f"{names[a]!r} for basin(s) {shortlist(absent)}{reason}")
     raise StoreError(
         f"{reader.path}: attributes of STATIC_ATTRIBUTES missing for some basins: "
         f"{'; '.join(lacking)}; drop the attribute(s) from STATIC_ATTRIBUTES or those basins "

@@ -105,6 +105,11 @@ class StoreReader:
                 out[..., list(variables).index(name)] = values[..., k]
         return out
 
+    def unusable_values(self, name: str) -> dict[str, dict[str, str]]:
+        """Per source table, the basins whose cell of attribute ``name`` held no usable number
+        at ingest ('Inf'), as written; those values are stored as missing."""
+        return dict(self._array(name).attrs.get("unusable_values") or {})
+
     def _array(self, name: str) -> zarr.Array:
         if name not in self._arrays:
             try:

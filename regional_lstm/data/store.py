@@ -75,6 +75,9 @@ class Variable:
     name: str
     units: str
     long_name: str
+    # Attributes only: per source table, the basins whose cell held no usable number (as
+    # written, e.g. 'Inf'), stored as missing; kept as the array's ``unusable_values``.
+    unusable_values: dict[str, dict[str, str]] | None = None
 
 
 class BasinSource(Protocol):
@@ -264,8 +267,11 @@ def _check_basin_frame(frame: pd.DataFrame, names: Sequence[str], basin: str) ->
         raise StoreError(f"basin {basin}: dates are not unique daily dates")
 
 
-def _variable_attrs(var: Variable) -> dict[str, str]:
-    return {"units": var.units, "long_name": var.long_name}
+def _variable_attrs(var: Variable) -> dict[str, object]:
+    attrs: dict[str, object] = {"units": var.units, "long_name": var.long_name}
+    if var.unusable_values:
+        attrs["unusable_values"] = var.unusable_values
+    return attrs
 
 
 def _write_template(

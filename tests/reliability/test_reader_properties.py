@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from regional_lstm.data.ingest import ingest
-from regional_lstm.data.store import dynamic_names, open_store
+from regional_lstm.data.store import dynamic_names, open_store, static_names
 from regional_lstm.errors import RegionalLSTMError
-from tests.conftest import ROOT, shared_dataset
+from tests.conftest import ROOT, log_lines, shared_dataset
 
 DAYS = 120  # data rows kept of each series: the files' real first days, cheap to ingest
 
@@ -251,6 +251,9 @@ def ingest_copy(subset: Subset, name: str, data: bytes) -> str | None:
         assert list(ds["basin"].values) == [subset.basin]
         for variable in dynamic_names(ds):
             assert not np.isinf(ds[variable].values).any(), variable
+        for attribute in static_names(ds):
+            values = ds[attribute].values
+            assert values.dtype == object or not np.isinf(values).any(), attribute
         return None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -319,12 +322,23 @@ def test_a_camels_us_forcing_header_area_of_zero_is_refused(camels_us):
     assert f"{name}: line 3 should hold the basin area in m2" in message
 
 
-@pytest.mark.parametrize("cell", ["inf", "1e400"])
-def test_an_infinite_attribute_is_refused_naming_file_and_basin(camels_us, cell):
-    """Was stored as is: an infinite static input (or area) for every prediction of the basin."""
+@pytest.mark.parametrize("cell", ["inf", "-Inf", "1e400"])
+def test_an_infinite_attribute_is_stored_as_missing_and_named(camels_us, cell, tmp_path):
+    """Was stored as is (an infinite static input for every prediction of the basin), then
+    refused, which stopped every CAMELS-CH experiment at its first step (real 'Inf' cells)."""
     name = "camels_attributes_v2.0/camels_topo.txt"
     header, row = camels_us.files[name].decode("latin-1").splitlines()
     cells = row.split(";")
     cells[header.split(";").index("elev_mean")] = cell
-    message = ingest_copy(camels_us, name, f"{header}\n{';'.join(cells)}\n".encode("latin-1"))
-    assert f"{name}: attribute 'elev_mean' of basin 01022500 is '{cell}'" in message
+    source = tmp_path / "source"
+    for relative, content in camels_us.files.items():
+        (source / relative).parent.mkdir(parents=True, exist_ok=True)
+        (source / relative).write_bytes(content)
+    (source / name).write_text(f"{header}\n{';'.join(cells)}\n", encoding="latin-1")
+    with log_lines() as lines:
+        ds = open_store(ingest("camels-us", source, tmp_path / "store.zarr"))
+    assert np.isnan(ds["elev_mean"].sel(basin="01022500").values)
+    assert ds["elev_mean"].attrs["unusable_values"] == {"camels_topo.txt": {"01022500": cell}}
+    assert not np.isnan(ds["slope_mean"].sel(basin="01022500").values)
+    (warning,) = [line for line in lines if line.startswith("warning:")]
+    assert f"camels_topo.txt elev_mean ({cell}) for 01022500" in warning

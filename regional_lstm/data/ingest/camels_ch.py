@@ -82,10 +82,10 @@ class CamelsCH:
         files = sorted(self._attributes_dir.glob("CAMELS_CH_*.csv"))
         tables = [(f, _read_attribute_table(f)) for f in files]
         require_columns(dict(tables)[topographic].columns, ["area"], topographic)
-        merged = merge_attribute_tables(tables, self.basins)
+        merged, unusable = merge_attribute_tables(tables, self.basins)
         units, long_names = documented_attributes("camels_ch")
         units["area"], long_names["area"] = CANONICAL["area"]
-        return attribute_variables(merged, units, long_names)
+        return attribute_variables(merged, units, long_names, unusable)
 
 
 def _read_attribute_table(file: Path) -> pd.DataFrame:

@@ -94,14 +94,14 @@ class CamelsUS:
         if not files:
             raise IngestError(f"{self._attributes_dir}: no camels_*.txt attribute tables")
         tables = [(f, read_attribute_table(f, sep=";", encoding="latin-1")) for f in files]
-        merged = merge_attribute_tables(tables, self.basins)
+        merged, unusable = merge_attribute_tables(tables, self.basins)
         merged["area"] = [self._header_area_km2(b) for b in self.basins]
         units, long_names = documented_attributes("camels_us")
         units["area"], long_names["area"] = (
             CANONICAL["area"][0],
             ("catchment area from the forcing file header (used for mm/day <-> m3/s)"),
         )
-        return attribute_variables(merged, units, long_names)
+        return attribute_variables(merged, units, long_names, unusable)
 
     def _flow_file(self, basin: str) -> Path:
         matches = sorted(self._flow_dir.rglob(f"{basin}_streamflow_qc.txt"))

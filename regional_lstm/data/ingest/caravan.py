@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from regional_lstm.data.ingest.common import (
+    UnusableCells,
     attribute_variables,
     daily_index,
     documented_attributes,
@@ -116,14 +117,15 @@ class Caravan:
         prefixes = sorted({self._files[b].parent.name for b in self.basins})
         tables = []
         gaps: dict[Path, list[str]] = {}
+        unusable: list[UnusableCells] = []
         for topic in ATTRIBUTE_TOPICS:
-            parts = [self._attribute_table(topic, prefix, gaps) for prefix in prefixes]
+            parts = [self._attribute_table(topic, prefix, gaps, unusable) for prefix in prefixes]
             tables.append((Path(f"attributes_{topic}"), pd.concat(parts)))
-        merged = merge_attribute_tables(tables, self.basins, warn=False)
+        merged, _ = merge_attribute_tables(tables, self.basins, warn=False)
         warn_missing_rows(gaps)
         units, long_names = documented_attributes("caravan")
         units["area"], long_names["area"] = CANONICAL["area"]
-        return attribute_variables(merged, units, long_names)
+        return attribute_variables(merged, units, long_names, unusable)
 
     def _header(self, basin: str) -> dict[str, str | None]:
         """Variable names of a basin's file with their ``units`` attribute (None in csv)."""
@@ -149,10 +151,15 @@ class Caravan:
         return Variable(name, units, long_name)
 
     def _attribute_table(
-        self, topic: str, prefix: str, gaps: dict[Path, list[str]]
+        self,
+        topic: str,
+        prefix: str,
+        gaps: dict[Path, list[str]],
+        unusable: list[UnusableCells],
     ) -> pd.DataFrame:
         """One prefix's table for one topic, a row per selected basin (NaN where it has none:
-        added to ``gaps``), checked to hold each basin once."""
+        added to ``gaps``; NaN for cells of no usable number: added to ``unusable``), checked
+        to hold each basin once."""
         file = self._attributes_dir / prefix / f"attributes_{topic}_{prefix}.csv"
         if not file.is_file():
             raise IngestError(f"{file}: attribute table not found")
@@ -163,7 +170,9 @@ class Caravan:
         missing = [b for b in basins if b not in table.index]
         if missing:
             gaps[file] = missing
-        return merge_attribute_tables([(file, table)], basins, warn=False)
+        merged, found = merge_attribute_tables([(file, table)], basins, warn=False)
+        unusable += found
+        return merged
 
 
 def _open_netcdf(file: Path) -> xr.Dataset:

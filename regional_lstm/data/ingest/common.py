@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -280,19 +281,31 @@ def _floats(numbers: list[str]) -> defaultdict[str, type]:
     return defaultdict(lambda: str, dict.fromkeys(numbers, np.float64))
 
 
+@dataclass(frozen=True)
+class UnusableCells:
+    """Cells of one attribute in one table that hold no usable number (``Inf``, ``-Inf``,
+    ``1e400``): ingested as missing, named in one warning and in the store."""
+
+    attribute: str
+    table: str  # the table's file name
+    cells: dict[str, str]  # basin -> the cell as written
+
+
 def merge_attribute_tables(
     tables: Sequence[tuple[Path, pd.DataFrame]], basins: Sequence[str], *, warn: bool = True
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, list[UnusableCells]]:
     """Join per-topic attribute tables (indexed by basin id) into one row per basin.
 
     A basin a table has no row for gets that table's attributes missing (NaN, or empty text),
     and one warning (unless not ``warn``) lists each such table with its basins: a run refuses
-    only the missing attributes it uses. A column repeated in a later table is dropped when its
-    values agree where both have one (filling the other's gaps) and kept as
-    ``<column>_<table>`` when they differ.
+    only the missing attributes it uses. A cell that is a number no model can use (infinite, or
+    beyond float64) is missing too, and returned as `UnusableCells` for `attribute_variables`
+    to name. A column repeated in a later table is dropped when its values agree where both
+    have one (filling the other's gaps) and kept as ``<column>_<table>`` when they differ.
     """
     merged = pd.DataFrame(index=pd.Index(list(basins), name="basin"))
     gaps: dict[Path, list[str]] = {}
+    unusable: list[UnusableCells] = []
     for file, table in tables:
         if table.index.has_duplicates:
             dup = table.index[table.index.duplicated()][0]
@@ -300,8 +313,7 @@ def merge_attribute_tables(
         missing = [b for b in basins if b not in table.index]
         if missing:
             gaps[file] = missing
-        rows = table.reindex(list(basins))
-        _require_finite_attributes(rows, file)
+        rows, found = _unusable_to_missing(table.reindex(list(basins)), file)
         for column in rows.columns:
             values = rows[column]
             if column in merged.columns:
@@ -309,23 +321,39 @@ def merge_attribute_tables(
                 if values[known].astype(str).equals(merged[column][known].astype(str)):
                     merged[column] = merged[column].where(merged[column].notna(), values)
                     continue
-                column = f"{column}_{file.stem}"
+                renamed = f"{column}_{file.stem}"
+                found = [
+                    replace(c, attribute=renamed) if c.attribute == column else c for c in found
+                ]
+                column = renamed
             merged[column] = values.to_numpy()
+        unusable += found
     if warn:
         warn_missing_rows(gaps)
-    return merged
+    return merged, unusable
 
 
-def _require_finite_attributes(rows: pd.DataFrame, file: Path) -> None:
-    """Refuse an attribute written as ``inf`` or ``1e400``: an infinite area or static input
-    would make every prediction of its basin infinite."""
-    numbers = rows.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-    if np.isinf(numbers).any():
-        row, column = np.argwhere(np.isinf(numbers))[0]
-        raise IngestError(
-            f"{file}: attribute {shown(rows.columns[column])} of basin {rows.index[row]} is "
-            f"{shown(rows.iat[row, column])}, not a finite number"
+def _unusable_to_missing(
+    rows: pd.DataFrame, file: Path
+) -> tuple[pd.DataFrame, list[UnusableCells]]:
+    """``rows`` with each infinite number (``inf``, ``1e400``) made missing, and those cells:
+    an infinite area or static input would make every prediction of its basin infinite."""
+    numbers = rows.apply(pd.to_numeric, errors="coerce")
+    # Only in number columns: 'Inf' among a category's names (a gauge name) stays a name.
+    numeric = (numbers.notna() | rows.apply(_is_blank)).all(axis=0).to_numpy()
+    infinite = np.isinf(numbers.to_numpy(np.float64)) & numeric
+    if not infinite.any():
+        return rows, []
+    found = [
+        UnusableCells(
+            str(rows.columns[column]),
+            file.name,
+            {str(rows.index[row]): str(rows.iat[row, column]) for row in np.flatnonzero(where)},
         )
+        for column, where in enumerate(infinite.T)
+        if where.any()
+    ]
+    return rows.mask(pd.DataFrame(infinite, index=rows.index, columns=rows.columns)), found
 
 
 def warn_missing_rows(gaps: dict[Path, list[str]]) -> None:
@@ -349,14 +377,23 @@ def warn_missing_rows(gaps: dict[Path, list[str]]) -> None:
 
 
 def attribute_variables(
-    table: pd.DataFrame, units: dict[str, str], long_names: dict[str, str] | None = None
+    table: pd.DataFrame,
+    units: dict[str, str],
+    long_names: dict[str, str] | None = None,
+    unusable: Sequence[UnusableCells] = (),
 ) -> tuple[pd.DataFrame, list[Variable]]:
     """Type the attribute columns (numbers as float, the rest as strings) and describe them.
 
     Units come from the dataset's documentation (``units``); a numeric column it does not
     cover is marked ``units: unknown`` rather than guessed, a text column ``category``.
+    ``unusable`` cells (already missing in ``table``) are named in one warning and kept with
+    their attribute (`Variable.unusable_values`), for `inspect` to show.
     """
     long_names = long_names or {}
+    replaced: dict[str, dict[str, dict[str, str]]] = {}
+    for found in unusable:
+        replaced.setdefault(found.attribute, {}).setdefault(found.table, {}).update(found.cells)
+    warn_unusable(unusable)
     typed = {}
     variables = []
     for column in table.columns:
@@ -370,9 +407,30 @@ def attribute_variables(
         typed[column] = numbers.astype(np.float64) if is_numeric else raw.astype(object)
         default_units = "unknown" if is_numeric else "category"
         variables.append(
-            Variable(str(column), units.get(column, default_units), long_names.get(column, column))
+            Variable(
+                str(column),
+                units.get(column, default_units),
+                long_names.get(column, column),
+                replaced.get(str(column)),
+            )
         )
     return pd.DataFrame(typed, index=table.index), variables
+
+
+def warn_unusable(unusable: Sequence[UnusableCells]) -> None:
+    """One warning naming each attribute whose cells held no usable number, its table, the
+    cells as written and the basins: they were ingested as missing."""
+    if not unusable:
+        return
+    listed = "; ".join(
+        f"{found.table} {found.attribute} "
+        f"({', '.join(sorted(set(found.cells.values())))}) for {shortlist(list(found.cells))}"
+        for found in unusable
+    )
+    logger.warning(
+        f"attribute values that are not finite numbers were ingested as missing (a run that "
+        f"uses one of these attributes refuses those basins): {listed}"
+    )
 
 
 def documented_attributes(dataset: str) -> tuple[dict[str, str], dict[str, str]]:

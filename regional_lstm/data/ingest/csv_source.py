@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from regional_lstm.data.ingest.common import (
+    UnusableCells,
     attribute_variables,
     documented_attributes,
     merge_attribute_tables,
@@ -81,13 +82,13 @@ class CsvSource:
         return frame.rename(columns=names)
 
     def read_attributes(self) -> tuple[pd.DataFrame, list[Variable]]:
-        table, units, long_names = self._attributes
+        table, units, long_names, unusable = self._attributes
         clash = sorted(set(table.columns) & {v.name for v in self.dynamic_variables})
         if clash:
             raise IngestError(
                 f"{self.mapping.path}: attribute {clash[0]!r} has the name of a dynamic variable"
             )
-        return attribute_variables(table, units, long_names)
+        return attribute_variables(table, units, long_names, unusable)
 
     def _converts_streamflow(self) -> bool:
         """Whether streamflow is converted to mm/day here, with the stored ``area``."""
@@ -165,8 +166,11 @@ class CsvSource:
         return float(area)
 
     @cached_property
-    def _attributes(self) -> tuple[pd.DataFrame, dict[str, str], dict[str, str]]:
-        """All attribute sources joined per basin, with units and long names by column."""
+    def _attributes(
+        self,
+    ) -> tuple[pd.DataFrame, dict[str, str], dict[str, str], list[UnusableCells]]:
+        """All attribute sources joined per basin, with units and long names by column, and
+        the cells that held no usable number."""
         units: dict[str, str] = {}
         long_names: dict[str, str] = {}
         if self.mapping.attribute_units is not None:
@@ -176,12 +180,12 @@ class CsvSource:
             read = self._read_table if source.layout == "table" else self._read_key_values
             file, table = read(source)
             tables.append((file, _select_columns(source, table, units, long_names)))
-        merged = merge_attribute_tables(tables, self.basins)
+        merged, unusable = merge_attribute_tables(tables, self.basins)
         if self.mapping.area is not None:
             merged["area"] = self._area_column(merged)
             units["area"] = CANONICAL["area"][0]
             long_names["area"] = f"catchment area (attribute {self.mapping.area.attribute})"
-        return merged, units, long_names
+        return merged, units, long_names, unusable
 
     def _area_column(self, merged: pd.DataFrame) -> pd.Series:
         spec = self.mapping.area
