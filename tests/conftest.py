@@ -17,6 +17,8 @@ NH_CAMELS_US = SHARED_DATA / "camels_us_neuralhydrology_testdata" / "camels_us"
 RAY_TESTS = "tests/ray/"  # test modules that start the shared local Ray
 RAY_FOLDERS = (RAY_TESTS, "tests/reliability/ray/")  # ... all run in the same xdist worker
 CLUSTER_TESTS = "tests/cluster/"  # ... and those that bring up a multi-node cluster of their own
+# Modules whose tests share a costly module fixture, kept in one worker so it is built once.
+ONE_WORKER_MODULES = ("tests/test_experiments.py",)
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -27,6 +29,7 @@ def pytest_xdist_make_scheduler(config, log):
     fail), and each Ray test module trains its models once in a module fixture. The cluster
     tests run Ray processes of their own (head, nodes, a local `train`), beside the shared Ray
     but never on it. xdist hands out the largest scopes first, one per worker: these two.
+    Modules of ONE_WORKER_MODULES stay in one worker too, so their module fixture is built once.
     """
     from xdist.scheduler import LoadScopeScheduling
 
@@ -36,6 +39,8 @@ def pytest_xdist_make_scheduler(config, log):
                 return RAY_TESTS
             if nodeid.startswith(CLUSTER_TESTS):
                 return CLUSTER_TESTS
+            if nodeid.startswith(ONE_WORKER_MODULES):
+                return nodeid.split("::", 1)[0]
             return nodeid
 
     return RayInOneWorker(config, log)

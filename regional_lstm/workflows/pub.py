@@ -83,18 +83,26 @@ def fold_configs(config: Config, folds: dict[str, int], k: int) -> dict[str, Con
     return configs
 
 
-def pub(config: Config, *, folds: int | None = None) -> PubOutcome:
-    """Run the K-fold PUB experiment the config describes (``folds`` overrides PUB_FOLDS)."""
-    ensure_store(config)
-    k = config.PUB_FOLDS if folds is None else folds
-    reader = StoreReader(config.store)
+def pub_configs(
+    config: Config, reader: StoreReader, k: int
+) -> tuple[dict[str, int], dict[str, Config]]:
+    """The config's basins in ``k`` folds (stratified by PUB_STRATIFY) and the models' configs."""
     basins = config.basin_ids() or list(reader.basins)
     strata = None
     if config.PUB_STRATIFY is not None:
         reader.require([config.PUB_STRATIFY], ("basin",), "static attribute (PUB_STRATIFY)")
         strata = reader.read_static(basins, [config.PUB_STRATIFY])[:, 0]
     assignment = assign_folds(basins, k, config.SEED, strata)
-    configs = fold_configs(config, assignment, k)
+    return assignment, fold_configs(config, assignment, k)
+
+
+def pub(config: Config, *, folds: int | None = None) -> PubOutcome:
+    """Run the K-fold PUB experiment the config describes (``folds`` overrides PUB_FOLDS)."""
+    ensure_store(config)
+    k = config.PUB_FOLDS if folds is None else folds
+    reader = StoreReader(config.store)
+    assignment, configs = pub_configs(config, reader, k)
+    basins = list(assignment)
     periods = {
         "train_period": str(config.train_period),
         "evaluation_period": str(config.VALIDATION_PERIOD),
