@@ -41,7 +41,7 @@ from regional_lstm.locations import (
     redact_passwords,
     without_redacted,
 )
-from regional_lstm.registry import INGEST_ADAPTERS, MODELS
+from regional_lstm.registry import INGEST_ADAPTERS, LR_SCHEDULES, MODELS
 from regional_lstm.yaml_model import read_mapping, validate
 
 __all__ = ["TUNABLE_KEYS", "Config", "Period", "load_config"]
@@ -184,6 +184,8 @@ class Config(BaseModel):
     LSTM_EPOCHS: _tunable(PositiveInt) = 300
     LSTM_BATCH_SIZE: _tunable(PositiveInt) = 64  # per worker: a DDP step sees x RAY_NUM_WORKERS
     LSTM_LEARNING_RATE: _tunable(Annotated[Number, Field(gt=0)]) = 0.001
+    # constant, or cosine: annealed over LSTM_EPOCHS to 1 % of LSTM_LEARNING_RATE
+    LSTM_LEARNING_RATE_SCHEDULE: _tunable(Literal[tuple(LR_SCHEDULES)]) = "constant"
     LSTM_LEARNING_PATIENCE: _tunable(PositiveInt) = 30
     LSTM_L2_REGULARIZATION: _tunable(Annotated[Number, Field(ge=0)]) = 1e-6
     LSTM_USE_ATTENTION: _tunable(StrictBool) = True

@@ -56,3 +56,12 @@ INGEST_ADAPTERS = Registry(
         "csv": "regional_lstm.data.ingest.csv_source:open_csv_source",
     },
 )
+# LSTM_LEARNING_RATE_SCHEDULE: each takes the initial rate and the fraction of the planned
+# epochs done, and returns the rate of that step.
+LR_SCHEDULES = Registry(
+    "learning-rate schedule",
+    {
+        "constant": "regional_lstm.training.schedule:constant",
+        "cosine": "regional_lstm.training.schedule:cosine",
+    },
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from regional_lstm.training.checkpoint import read_checkpoint
 from regional_lstm.training.fit import WorkerContext, fit
 from regional_lstm.training.loop import EarlyStopping, train_epoch
 from regional_lstm.training.loss import mse, nse_star
+from regional_lstm.training.schedule import cosine, epoch_rates
 from tests.conftest import log_lines, tiny_config
 
 
@@ -258,3 +260,40 @@ def test_early_stopping_can_score_a_seeded_sample_of_the_basins(tiny_store, tmp_
     assert len(sample) == 2 and set(sample) <= set(StoreReader(tiny_store).basins)
     assert make_plan(config).validation_basins == sample
     assert make_plan(tiny_config(tiny_store, tmp_path)).validation_basins is None
+
+
+def test_cosine_schedule_falls_from_the_initial_rate_to_one_percent_of_it():
+    rates = [cosine(0.01, step / 100) for step in range(101)]
+    assert rates[0] == pytest.approx(0.01) and rates[-1] == pytest.approx(0.0001)
+    assert all(later < earlier for earlier, later in itertools.pairwise(rates))
+    assert cosine(0.01, 0.5) == pytest.approx((0.01 + 0.0001) / 2)
+
+
+def test_epoch_rates_run_on_across_epochs_and_stay_constant_without_a_schedule():
+    first = epoch_rates("cosine", 0.01, epoch=0, epochs=2, steps=4)
+    second = epoch_rates("cosine", 0.01, epoch=1, epochs=2, steps=4)
+    assert first + second == [cosine(0.01, step / 8) for step in range(8)]
+    assert epoch_rates("constant", 0.01, epoch=1, epochs=2, steps=3) == [0.01] * 3
+
+
+def test_training_steps_at_the_scheduled_rates_and_resumes_on_them(plan, tmp_path):
+    """Killed after epoch 2 of 3 and resumed: the same rates, so the same weights."""
+    cosine_plan = _with(plan, lr_schedule="cosine", epochs=3)
+
+    class Killed(Exception):
+        pass
+
+    def report(metrics, folder):
+        if metrics["epoch"] == 2:
+            shutil.copytree(folder, tmp_path / "killed")
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(cosine_plan, WorkerContext(report=report))
+    (group,) = read_checkpoint(tmp_path / "killed")[2]["param_groups"]
+    steps = 1024 // 64  # the tiny config's windows per epoch over its batch size
+    assert group["lr"] == pytest.approx(cosine(0.01, (2 * steps - 1) / (3 * steps)))
+    run_fit(cosine_plan, epochs=3, resume_from=tmp_path / "killed", keep=tmp_path / "resumed")
+    run_fit(cosine_plan, epochs=3, keep=tmp_path / "straight")
+    a, b = read_checkpoint(tmp_path / "resumed")[0], read_checkpoint(tmp_path / "straight")[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)

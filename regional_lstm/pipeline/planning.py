@@ -160,6 +160,7 @@ def schedule(config: Config) -> dict:
         "epochs": int(config.LSTM_EPOCHS),
         "batch_size": int(config.LSTM_BATCH_SIZE),
         "learning_rate": float(config.LSTM_LEARNING_RATE),
+        "lr_schedule": config.LSTM_LEARNING_RATE_SCHEDULE,
         "weight_decay": float(config.LSTM_L2_REGULARIZATION),
         "patience": int(config.LSTM_LEARNING_PATIENCE),
         "loss": config.LSTM_LOSS,

@@ -30,6 +30,7 @@ from regional_lstm.training.checkpoint import read_checkpoint, write_checkpoint
 from regional_lstm.training.loop import CPU_MICRO_BATCH, EarlyStopping, grad_scaler, train_epoch
 from regional_lstm.training.loss import LOSSES
 from regional_lstm.training.plan import TrainingPlan
+from regional_lstm.training.schedule import epoch_rates
 from regional_lstm.training.validation import ValidationSet, median_scores
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,9 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
             scaler=scaler,
             last_n=plan.predict_last_n,
             micro_batch=CPU_MICRO_BATCH if ctx.device.type == "cpu" else None,
+            rates=epoch_rates(
+                plan.lr_schedule, plan.learning_rate, epoch, plan.epochs, sampler.steps_per_epoch
+            ),
         )
         # Validation uses the unwrapped model: ranks hold different basins, so their forward
         # counts differ, and a DDP forward may broadcast buffers (a collective) on each call.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -35,6 +35,7 @@ def train_epoch(
     scaler: torch.amp.GradScaler | None = None,
     last_n: int = 1,
     micro_batch: int | None = None,
+    rates: Sequence[float] | None = None,
 ) -> tuple[float, int]:
     """Fit one pass of ``batches``; return the summed loss and the number of batches.
 
@@ -42,15 +43,19 @@ def train_epoch(
     ``scaler`` scales fp16 losses; the last ``last_n`` days of each window are supervised.
     With ``micro_batch``, each batch runs forward and backward in parts of that many windows
     whose losses, divided by the whole batch's observed counts, add up to the batch's loss:
-    the step is the same, its peak memory smaller.
+    the step is the same, its peak memory smaller. ``rates``, one per batch, set the optimizer's
+    learning rate for each step (a schedule); without them it keeps its own.
     The loss is summed on the device and read once at the end:
     reading it every step would wait for the GPU and serialise the asynchronous copies.
     """
     model.train()
     scaler = scaler or grad_scaler(device, "none")
     total, steps = torch.zeros((), dtype=torch.float64, device=device), 0
-    for batch in batches:
+    for step, batch in enumerate(batches):
         batch = to_device(batch, device)
+        if rates is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = rates[step]
         optimizer.zero_grad(set_to_none=True)
         parts = split_batch(batch, micro_batch)
         counts = observed_counts(batch["y"]) if len(parts) > 1 else None

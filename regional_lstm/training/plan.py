@@ -41,3 +41,4 @@ class TrainingPlan:
     predict_last_n: int = 1  # days supervised at the end of every window (seq-to-seq when > 1)
     mixed_precision: str = "none"  # autocast dtype of forward and loss: none, bf16 or fp16
     lag_dropout: float = 0.0  # fraction of training windows whose lagged readings are hidden
+    lr_schedule: str = "constant"  # learning rate over the epochs: constant or cosine
