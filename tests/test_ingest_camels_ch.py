@@ -268,3 +268,26 @@ def camels_ch_config(store: Path, project: Path, attributes: list[str]) -> Confi
             "LSTM_LOOKBACK": 90,
         }
     )
+
+
+def test_the_extended_folders_hardest_basins_ingest(tmp_path: Path) -> None:
+    """camels_ch_extended is unfiltered: 2206 has a '-Inf' attribute cell, 2004 no discharge at
+    all (a lake level gauge), 2613 drains 36,404 km2, 3011 has no temperature and 5002 no
+    precipitation for 27 % of its days. Each is ingested; the whole folder (266 basins) was too,
+    by hand, in 18 s."""
+    basins = ["2206", "2004", "2613", "3011", "5002"]
+    with log_lines() as lines:
+        path = ingest(
+            "camels-ch",
+            shared_dataset("camels_ch_extended"),
+            tmp_path / "store.zarr",
+            basins_file=write_basin_list(tmp_path / "basins.txt", basins),
+        )
+    ds = xr.open_zarr(path)
+    assert list(ds["basin"].values) == basins
+    assert ds["streamflow"].sel(basin="2004").isnull().all()
+    assert ds["temperature_mean"].sel(basin="3011").isnull().all()
+    assert float(ds["area"].sel(basin="2613")) == pytest.approx(36404.4)
+    assert np.isnan(float(ds["root_depth_skewness"].sel(basin="2206")))
+    (warning,) = [line for line in lines if "not finite numbers" in line]
+    assert "root_depth_skewness (-Inf) for 2206" in warning
