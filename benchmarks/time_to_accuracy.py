@@ -1,21 +1,23 @@
-"""Time to accuracy of the shipped CAMELS-US experiment: old settings against the shipped ones.
+"""Time to accuracy of a shipped experiment: the settings it shipped with before against today's.
 
-Runs the real command, ``regional-lstm run CONFIG``, once per setting on the 30 CAMELS-US basins
-of ``../shared/data/camels_us_torchhydronodes`` (the store ingested once beforehand; its time is
-printed apart). ``new`` is ``experiments/camels_us.yaml`` as shipped; ``old`` is the same file with
-the settings it shipped with before (sequence-to-one, 12 epochs of 65,536 windows, constant
-learning rate 0.002, patience 6). Each epoch line is stamped with the wall time since launch, so
-the printout is median validation NSE (the early-stopping period, 1995-10..2000-09) against wall
-time, then each run's wall time and its median test NSE and KGE (2000-10..2010-09, metrics.csv),
-with the ratio of wall times. Other settings can be tried with ``--set KEY=VALUE`` (a YAML
-value), on top of the shipped file: a third run, ``custom`` or ``--name``.
+Runs the real command, ``regional-lstm run CONFIG``, once per setting: ``new`` is
+``experiments/<experiment>.yaml`` as shipped, ``old`` the same file with the settings it shipped
+with before this round (`OLD`: sequence-to-one, a constant learning rate). The store is built
+from the config's DATA_SOURCE in ../shared/data once beforehand (its time printed apart). Each
+epoch line is stamped with the wall time since launch, so the printout is median validation NSE
+(the early-stopping period) against wall time, then each run's wall time and the median NSE and
+KGE of its evaluation period (metrics.csv), with the ratio of wall times. Other settings can be
+tried with ``--set KEY=VALUE`` (a YAML value) on top of the shipped file: a third run,
+``custom`` or ``--name``.
 
-    python benchmarks/time_to_accuracy.py [--settings old new] [--set LSTM_EPOCHS=8 ...]
+    python benchmarks/time_to_accuracy.py [--experiment camels_us] [--settings old new]
+    python benchmarks/time_to_accuracy.py --settings --set LSTM_EPOCHS=8 --name eight
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -27,53 +29,81 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from regional_lstm.config import load_config
+from regional_lstm.pipeline.stores import ensure_store
+
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT.parent / "shared" / "data" / "camels_us_torchhydronodes"
-SHIPPED = ROOT / "experiments" / "camels_us.yaml"
-# What experiments/camels_us.yaml trained with until 2026-12 (its header reported a median test
-# NSE of 0.691 after ~60 min on a busy machine).
+SHARED = ROOT.parent / "shared" / "data"
+# What each experiment trained with until 2026-12. camels_us: its header reported a median
+# test NSE of 0.691 after ~60 min on a busy machine.
 OLD = {
-    "LSTM_EPOCHS": 12,
-    "LSTM_SAMPLES_PER_EPOCH": 65536,
-    "LSTM_PREDICT_LAST_N": 1,
-    "LSTM_LEARNING_RATE": 0.002,
-    "LSTM_LEARNING_RATE_SCHEDULE": "constant",
-    "LSTM_LEARNING_PATIENCE": 6,
-    "LSTM_BATCH_SIZE": 256,
-    "LSTM_DROPOUT": 0.2,
-    "LSTM_HIDDEN_SIZE": 64,
+    "camels_us": {
+        "LSTM_EPOCHS": 12,
+        "LSTM_SAMPLES_PER_EPOCH": 65536,
+        "LSTM_PREDICT_LAST_N": 1,
+        "LSTM_LEARNING_RATE": 0.002,
+        "LSTM_LEARNING_RATE_SCHEDULE": "constant",
+        "LSTM_LEARNING_PATIENCE": 6,
+        "LSTM_BATCH_SIZE": 256,
+        "LSTM_DROPOUT": 0.2,
+        "LSTM_LOOKBACK": 365,
+        "CALIBRATION_PERIOD": ["1980-10-01", "2000-09-30"],
+        "EARLY_STOPPING_PERIOD": None,
+    },
+    "camels_ch_donor": {
+        "LSTM_EPOCHS": 8,
+        "LSTM_SAMPLES_PER_EPOCH": 16384,
+        "LSTM_PREDICT_LAST_N": 1,
+        "LSTM_LEARNING_RATE": 0.003,
+        "LSTM_LEARNING_RATE_SCHEDULE": "constant",
+        "LSTM_LEARNING_PATIENCE": 3,
+        "LSTM_BATCH_SIZE": 256,
+        "LSTM_DROPOUT": 0.2,
+        "LSTM_LOOKBACK": 270,
+        "CALIBRATION_PERIOD": ["1995-10-01", "2010-09-30"],
+        "EARLY_STOPPING_PERIOD": None,
+    },
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiment", default="camels_us", choices=list(OLD))
     parser.add_argument("--settings", nargs="*", default=["old", "new"], choices=["old", "new"])
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE")
     parser.add_argument("--name", default="custom", help="the name of the --set run")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
-    if not SOURCE.is_dir():
-        raise SystemExit(f"{SOURCE}: the CAMELS-US sample is not beside this checkout")
+    if not SHARED.is_dir():
+        raise SystemExit(f"{SHARED}: the real data are not beside this checkout")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rl-time-to-accuracy-"))
-    store = workdir / "store.zarr"
-    if not store.exists():
-        started = time.perf_counter()
-        command = [
-            "regional-lstm", "ingest", "csv", str(SOURCE), "--out", str(store),
-            "--mapping", str(ROOT / "datasets" / "camels_us_torchhydronodes.yaml"),
-        ]  # fmt: skip
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        print(f"ingest of the 30 basins: {time.perf_counter() - started:.0f} s (not counted)")
-    settings = {name: (OLD if name == "old" else {}) for name in args.settings}
+    shipped = ROOT / "experiments" / f"{args.experiment}.yaml"
+    store = workdir / f"{args.experiment}.zarr"
+    _build_store(shipped, store)
+    settings = {name: (OLD[args.experiment] if name == "old" else {}) for name in args.settings}
     if args.set:
         settings[args.name] = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
-    results = {name: _run(name, changes, workdir, store) for name, changes in settings.items()}
-    _print(results)
+    results = {
+        name: _run(shipped, f"{args.experiment}_{name}", changes, workdir, store)
+        for name, changes in settings.items()
+    }
+    _print(args.experiment, results)
 
 
-def _run(name: str, changes: dict, workdir: Path, store: Path) -> dict:
+def _build_store(shipped: Path, store: Path) -> None:
+    """The experiment's store from its DATA_SOURCE (paths as the README runs it), once."""
+    if store.exists():
+        return
+    with contextlib.chdir(ROOT):
+        config = load_config(shipped, {"DATA_STORE": str(store)})
+    started = time.perf_counter()
+    ensure_store(config)
+    print(f"store {store}: built in {time.perf_counter() - started:.0f} s (not counted)")
+
+
+def _run(shipped: Path, name: str, changes: dict, workdir: Path, store: Path) -> dict:
     """One `regional-lstm run` of the shipped config with ``changes``; its timed epochs."""
-    config = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
+    config = yaml.safe_load(shipped.read_text(encoding="utf-8"))
     project = workdir / name
     config |= changes | {"DATA_STORE": str(store), "PROJECT_DIR": str(project), "DATA_SOURCE": None}
     config.pop("MLFLOW_TRACKING_URI", None)
@@ -112,18 +142,18 @@ def _run(name: str, changes: dict, workdir: Path, store: Path) -> dict:
     }
 
 
-def _print(results: dict[str, dict]) -> None:
+def _print(experiment: str, results: dict[str, dict]) -> None:
     print("\nMedian validation NSE (early-stopping period) against wall time since launch")
     for name, r in results.items():
         curve = ", ".join(f"{stamp:.0f} s: {nse:.3f}" for stamp, nse in r["epochs"])
         print(f"  {name}: {curve}")
     print(
-        "\n30 CAMELS-US basins, `regional-lstm run` on 2 cores (2 Ray workers x 1 thread)\n"
-        "setting  wall (s)  epochs  training (s)  best epoch  best val NSE  test NSE  test KGE"
+        f"\n{experiment}: `regional-lstm run` on 2 cores\n"
+        "setting     wall (s)  epochs  training (s)  best epoch  best val NSE  test NSE  test KGE"
     )
     for name, r in results.items():
         print(
-            f"{name:7s} {r['wall']:9.0f} {len(r['epochs']):7d} {r['train']:12.0f} "
+            f"{name:10s} {r['wall']:9.0f} {len(r['epochs']):7d} {r['train']:12.0f} "
             f"{r['best_epoch']:11d} {r['best_val']:13.3f} {r['nse']:9.3f} {r['kge']:9.3f}"
         )
     if "old" in results and "new" in results:

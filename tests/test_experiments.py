@@ -109,6 +109,9 @@ def test_experiment_ingests_and_plans(experiment, workspace, built_stores):
         assert plans, f"{config_file.name}: {verb} plans no model"
         for label, plan in plans.items():
             assert sum(plan.counts.values()) > 0, f"{config_file.name} {label}: no windows"
+            # The training settings reach every model the command trains (fine-tuning too).
+            assert plan.predict_last_n == config.LSTM_PREDICT_LAST_N, label
+            assert plan.lr_schedule == config.LSTM_LEARNING_RATE_SCHEDULE, label
         donor = untrained_donor(next(iter(plans.values())), workspace)
 
 

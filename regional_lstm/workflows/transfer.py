@@ -206,7 +206,14 @@ def finetune_plan(
         freeze(build_model(card.model), frozen)
     except ValueError as error:
         raise ConfigError(f"LSTM_FREEZE: {error}") from None
-    windows = window_statistics(reader, basins, config.train_period, card.data, card.normalization)
+    windows = window_statistics(
+        reader,
+        basins,
+        config.train_period,
+        card.data,
+        card.normalization,
+        last_n=int(config.LSTM_PREDICT_LAST_N),
+    )
     if not any(windows.counts.values()):
         raise ConfigError(
             f"no fine-tuning windows: no target basin has observations in {config.train_period}"
