@@ -6,36 +6,47 @@ so the CLI can print it as is. After loading, every path is absolute (Ray worker
 
 from __future__ import annotations
 
-import os
-from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AllowInfNan,
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     JsonValue,
     PrivateAttr,
-    Strict,
     StrictBool,
     StrictInt,
     StrictStr,
-    Tag,
     model_validator,
 )
 
-from regional_lstm.basin_ids import check_basin_id, id_problem
+from regional_lstm.basin_ids import check_basin_id
 from regional_lstm.config_periods import Period
+from regional_lstm.config_types import (
+    SEARCH,
+    TUNABLE,
+    VALUE,
+    AbsolutePath,
+    Names,
+    NonEmptyNames,
+    Number,
+    PositiveInt,
+    Seeds,
+    StoreAddress,
+    as_list,
+    basin_ids_or_file,
+    model_reference,
+    tracking_uri,
+    tunable,
+    unique,
+)
 from regional_lstm.errors import ConfigError
 from regional_lstm.locations import (
     Location,
-    is_url,
     location,
     redact,
     redact_passwords,
@@ -45,102 +56,6 @@ from regional_lstm.registry import INGEST_ADAPTERS, LR_SCHEDULES, MODELS
 from regional_lstm.yaml_model import read_mapping, validate
 
 __all__ = ["TUNABLE_KEYS", "Config", "Period", "load_config"]
-
-
-def _float_from_yaml_string(value: Any) -> Any:
-    """Read '1e-6' as a number: PyYAML only recognises exponents written with a dot (1.0e-6)."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _not_url(value: Any) -> Any:
-    """A URL is refused, not taken as a relative path (``s3://b/x`` would become ``s3:/b/x``):
-    only DATA_STORE may live on object storage."""
-    if isinstance(value, str) and is_url(value):
-        raise ValueError("a URL is not supported here; give a local path or a shared mount")
-    return value
-
-
-def _store_location(value: Any) -> Any:
-    """DATA_STORE: a URL (``s3://``, ``gs://``, ``az://``) as written, a path made absolute."""
-    if isinstance(value, str | os.PathLike):
-        return location(value).url
-    return value
-
-
-def _absolute(path: Path) -> Path:
-    """Resolve against the current directory now, because Ray workers run somewhere else."""
-    return Path(os.path.abspath(path.expanduser()))
-
-
-def _unique(names: list[str]) -> list[str]:
-    """Reject repeated names, which would silently double a variable or a basin."""
-    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
-    if repeated:
-        raise ValueError(f"repeated name(s) {', '.join(map(repr, repeated))}")
-    return names
-
-
-def _model_reference(value: Any) -> Any:
-    """A ``models:/`` or ``runs:/`` URI stays as written; anything else is a path, made absolute."""
-    if isinstance(value, Path) or (
-        isinstance(value, str) and not value.startswith(("models:/", "runs:/"))
-    ):
-        return str(_absolute(Path(value)))
-    return value
-
-
-def _tracking_uri(value: Any) -> Any:
-    """``sqlite:///relative.db`` becomes absolute: Ray workers open it from other folders."""
-    prefix = "sqlite:///"
-    if isinstance(value, str) and value.startswith(prefix) and not value.startswith(prefix + "/"):
-        return prefix + str(_absolute(Path(value.removeprefix(prefix))))
-    return value
-
-
-def _basins(value: Any) -> Any:
-    """Basin ids are strings; a string or path instead names a file with one id per line."""
-    if isinstance(value, str | Path):
-        return _absolute(Path(value))
-    if not isinstance(value, list | tuple):
-        return value
-    if not value:
-        raise ValueError("expected at least one basin id (leave BASINS out for all basins)")
-    for basin in value:
-        if isinstance(basin, bool) or not isinstance(basin, str | int):
-            raise ValueError(f"expected basin ids as strings, got {basin!r}")
-        problem = id_problem(str(basin))
-        if problem is not None:
-            raise ValueError(problem)
-    return _unique([str(basin) for basin in value])
-
-
-_TUNABLE = "tunable"  # marks the fields `_tunable` builds, from which TUNABLE_KEYS is derived
-_VALUE, _SEARCH = "value", "search"  # the tags of a tunable key's two forms
-
-
-def _tunable(scalar: Any) -> Any:
-    """`scalar`, or a non-empty list of them: a search space for `regional-lstm tune`."""
-    return Annotated[
-        Annotated[scalar, Tag(_VALUE)] | Annotated[list[scalar], Field(min_length=1), Tag(_SEARCH)],
-        Discriminator(lambda value: _SEARCH if isinstance(value, list | tuple) else _VALUE),
-        _TUNABLE,
-    ]
-
-
-Number = Annotated[float, BeforeValidator(_float_from_yaml_string), Strict(), AllowInfNan(False)]
-PositiveInt = Annotated[StrictInt, Field(ge=1)]
-AbsolutePath = Annotated[Path, BeforeValidator(_not_url), AfterValidator(_absolute)]
-StoreAddress = Annotated[StrictStr, BeforeValidator(_store_location)]
-Names = Annotated[list[StrictStr], AfterValidator(_unique)]
-NonEmptyNames = Annotated[Names, Field(min_length=1)]
-Seeds = Annotated[
-    list[Annotated[StrictInt, Field(ge=0)]], AfterValidator(_unique), Field(min_length=1)
-]
 
 
 class DataSource(BaseModel):
@@ -177,20 +92,20 @@ class Config(BaseModel):
     DOMAIN_NAME: StrictStr
     HYDROLOGICAL_MODEL: Literal["LSTM"] = "LSTM"
 
-    LSTM_HIDDEN_SIZE: _tunable(PositiveInt) = 128
-    LSTM_NUM_LAYERS: _tunable(PositiveInt) = 3
-    LSTM_LOOKBACK: _tunable(PositiveInt) = 700
-    LSTM_DROPOUT: _tunable(Annotated[Number, Field(ge=0, lt=1)]) = 0.2
-    LSTM_EPOCHS: _tunable(PositiveInt) = 300
-    LSTM_BATCH_SIZE: _tunable(PositiveInt) = 64  # per worker: a DDP step sees x RAY_NUM_WORKERS
-    LSTM_LEARNING_RATE: _tunable(Annotated[Number, Field(gt=0)]) = 0.001
+    LSTM_HIDDEN_SIZE: tunable(PositiveInt) = 128
+    LSTM_NUM_LAYERS: tunable(PositiveInt) = 3
+    LSTM_LOOKBACK: tunable(PositiveInt) = 700
+    LSTM_DROPOUT: tunable(Annotated[Number, Field(ge=0, lt=1)]) = 0.2
+    LSTM_EPOCHS: tunable(PositiveInt) = 300
+    LSTM_BATCH_SIZE: tunable(PositiveInt) = 64  # per worker: a DDP step sees x RAY_NUM_WORKERS
+    LSTM_LEARNING_RATE: tunable(Annotated[Number, Field(gt=0)]) = 0.001
     # constant, or cosine: annealed over LSTM_EPOCHS to 1 % of LSTM_LEARNING_RATE
-    LSTM_LEARNING_RATE_SCHEDULE: _tunable(Literal[tuple(LR_SCHEDULES)]) = "constant"
-    LSTM_LEARNING_PATIENCE: _tunable(PositiveInt) = 30
-    LSTM_L2_REGULARIZATION: _tunable(Annotated[Number, Field(ge=0)]) = 1e-6
-    LSTM_USE_ATTENTION: _tunable(StrictBool) = True
-    LSTM_USE_SNOW: _tunable(StrictBool) = False
-    LSTM_STATIC_CONDITIONING: _tunable(Literal[tuple(MODELS)]) = "concat"
+    LSTM_LEARNING_RATE_SCHEDULE: tunable(Literal[tuple(LR_SCHEDULES)]) = "constant"
+    LSTM_LEARNING_PATIENCE: tunable(PositiveInt) = 30
+    LSTM_L2_REGULARIZATION: tunable(Annotated[Number, Field(ge=0)]) = 1e-6
+    LSTM_USE_ATTENTION: tunable(StrictBool) = True
+    LSTM_USE_SNOW: tunable(StrictBool) = False
+    LSTM_STATIC_CONDITIONING: tunable(Literal[tuple(MODELS)]) = "concat"
     LSTM_STATIC_EMBEDDING: PositiveInt | None = None
     LSTM_LOSS: Literal["nse", "mse"] = "nse"
     LSTM_GRADIENT_CLIP: Annotated[Number, Field(gt=0)] = 1.0
@@ -200,14 +115,14 @@ class Config(BaseModel):
     # Past streamflow readings as inputs (Nearing et al. 2022): lags in days, e.g. [1]; each adds
     # the reading and a missing flag. Training hides them in this fraction of its windows.
     LSTM_LAGGED_STREAMFLOW: Annotated[
-        list[Annotated[StrictInt, Field(ge=1)]], AfterValidator(_unique)
+        list[Annotated[StrictInt, Field(ge=1)]], AfterValidator(unique)
     ] = []
     LSTM_LAGGED_STREAMFLOW_DROPOUT: Annotated[Number, Field(ge=0, lt=1)] = 0.5
     # Early stopping scores a seeded sample of this many training basins (default: all of them).
     LSTM_VALIDATION_BASINS: PositiveInt | None = None
 
     LSTM_LOAD: StrictBool = False
-    LSTM_PRETRAINED_MODEL: Annotated[StrictStr | None, BeforeValidator(_model_reference)] = None
+    LSTM_PRETRAINED_MODEL: Annotated[StrictStr | None, BeforeValidator(model_reference)] = None
     LSTM_FINETUNE: StrictBool = False
     LSTM_FREEZE: Names = []
     LSTM_ENSEMBLE_SIZE: PositiveInt = 1
@@ -236,7 +151,7 @@ class Config(BaseModel):
     STORAGE_OPTIONS: Annotated[dict[StrictStr, JsonValue], BeforeValidator(without_redacted)] = {}
     DATA_SOURCE: DataSource | None = None
     # Unquoted ids such as 01022500 are read by YAML as (octal) numbers: quote them.
-    BASINS: Annotated[list[str] | Path | None, BeforeValidator(_basins)] = None
+    BASINS: Annotated[list[str] | Path | None, BeforeValidator(basin_ids_or_file)] = None
     DYNAMIC_INPUTS: NonEmptyNames
     STATIC_ATTRIBUTES: Names = []
     TARGETS: NonEmptyNames = ["streamflow"]
@@ -249,7 +164,7 @@ class Config(BaseModel):
     # 2 on a cluster (RAY_ADDRESS), 0 on the embedded local Ray, where a dead worker is a bug
     # or a full machine that a retry would hide.
     RAY_MAX_FAILURES: Annotated[StrictInt, Field(ge=0)] | None = None
-    MLFLOW_TRACKING_URI: Annotated[StrictStr | None, BeforeValidator(_tracking_uri)] = None
+    MLFLOW_TRACKING_URI: Annotated[StrictStr | None, BeforeValidator(tracking_uri)] = None
     MLFLOW_EXPERIMENT_NAME: StrictStr | None = None
     MLFLOW_REGISTERED_MODEL: StrictStr | None = None
     SEED: Annotated[StrictInt, Field(ge=0)] = 42
@@ -275,7 +190,7 @@ class Config(BaseModel):
                 f"CALIBRATION_PERIOD {self.CALIBRATION_PERIOD} is too short to hold out its last "
                 "quarter for early stopping (give EARLY_STOPPING_PERIOD)"
             )
-        lookback = max(_as_list(self.LSTM_LOOKBACK))
+        lookback = max(as_list(self.LSTM_LOOKBACK))
         if lookback > self.CALIBRATION_PERIOD.days:
             raise ValueError(
                 f"LSTM_LOOKBACK {lookback} days is longer than CALIBRATION_PERIOD "
@@ -286,17 +201,17 @@ class Config(BaseModel):
                 "LSTM_LAGGED_STREAMFLOW feeds past streamflow readings: TARGETS must include "
                 f"streamflow (got {self.TARGETS})"
             )
-        if min(_as_list(self.LSTM_LOOKBACK)) < self.LSTM_PREDICT_LAST_N:
+        if min(as_list(self.LSTM_LOOKBACK)) < self.LSTM_PREDICT_LAST_N:
             raise ValueError(
                 f"LSTM_PREDICT_LAST_N {self.LSTM_PREDICT_LAST_N} is longer than the window "
-                f"(LSTM_LOOKBACK {min(_as_list(self.LSTM_LOOKBACK))})"
+                f"(LSTM_LOOKBACK {min(as_list(self.LSTM_LOOKBACK))})"
             )
         return self
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> Config:
         """Validate `data`, turning pydantic's report into one `ConfigError` that names `source`."""
-        config = validate(cls, data, source, ConfigError, tags=(_VALUE, _SEARCH))
+        config = validate(cls, data, source, ConfigError, tags=(VALUE, SEARCH))
         config._source = source
         return config
 
@@ -387,16 +302,10 @@ class Config(BaseModel):
         return Config.from_mapping(dict(self) | overrides, source=self._source)
 
 
-TUNABLE_KEYS = tuple(
-    key for key, field in Config.model_fields.items() if _TUNABLE in field.metadata
-)
+TUNABLE_KEYS = tuple(key for key, field in Config.model_fields.items() if TUNABLE in field.metadata)
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read and validate a YAML config; `overrides` replace keys before validation."""
     data = read_mapping(Path(path), "config", ConfigError)
     return Config.from_mapping(data | dict(overrides or {}), source=str(path))
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]

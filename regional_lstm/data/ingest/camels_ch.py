@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from regional_lstm.data.ingest.common import (
+from regional_lstm.data.ingest.attributes import (
     attribute_variables,
-    documented_attributes,
     merge_attribute_tables,
+)
+from regional_lstm.data.ingest.common import (
+    documented_attributes,
     read_attribute_table,
     read_daily_table,
     require_columns,

@@ -18,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regional_lstm.data.ingest.common import (
+from regional_lstm.data.ingest.attributes import (
     attribute_variables,
+    merge_attribute_tables,
+)
+from regional_lstm.data.ingest.common import (
     daily_index,
     dates_from_parts,
     documented_attributes,
-    merge_attribute_tables,
     numeric_columns,
     read_attribute_table,
     read_table,

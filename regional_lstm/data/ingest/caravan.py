@@ -20,19 +20,21 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from regional_lstm.data.ingest.common import (
+from regional_lstm.data.ingest.attributes import (
     UnusableCells,
     attribute_variables,
+    merge_attribute_tables,
+    warn_missing_rows,
+)
+from regional_lstm.data.ingest.common import (
     daily_index,
     documented_attributes,
-    merge_attribute_tables,
     read_daily_table,
     read_table,
     require_columns,
     require_dir,
     require_storable,
     select_basins,
-    warn_missing_rows,
 )
 from regional_lstm.data.store import CANONICAL, Variable
 from regional_lstm.errors import IngestError

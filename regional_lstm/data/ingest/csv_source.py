@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regional_lstm.data.ingest.common import (
+from regional_lstm.data.ingest.attributes import (
     UnusableCells,
     attribute_variables,
-    documented_attributes,
     merge_attribute_tables,
+)
+from regional_lstm.data.ingest.common import (
+    documented_attributes,
     read_basin_list,
     read_daily_table,
     read_table,
