@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from regional_lstm import cli_cluster, cli_forecast
+from regional_lstm import cli_cluster, cli_forecast, cli_models
 from regional_lstm.cli_output import print_store
 from regional_lstm.errors import RegionalLSTMError
 from regional_lstm.locations import redact_passwords
@@ -261,6 +261,7 @@ registry = typer.Typer(
 app.add_typer(registry, name="registry")
 app.command()(cli_forecast.predict)
 app.command()(cli_forecast.export)
+app.command()(cli_models.simulate)
 app.command()(cli_cluster.submit)
 app.add_typer(cli_cluster.jobs, name="job")
 

@@ -52,7 +52,13 @@ from regional_lstm.locations import (
     redact_passwords,
     without_redacted,
 )
-from regional_lstm.registry import INGEST_ADAPTERS, LR_SCHEDULES, MODELS
+from regional_lstm.registry import (
+    CONCEPTUAL_MODELS,
+    INGEST_ADAPTERS,
+    LR_SCHEDULES,
+    MODEL_KINDS,
+    MODELS,
+)
 from regional_lstm.yaml_model import read_mapping, validate
 
 __all__ = ["TUNABLE_KEYS", "Config", "Period", "load_config"]
@@ -90,7 +96,12 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     DOMAIN_NAME: StrictStr
-    HYDROLOGICAL_MODEL: Literal["LSTM"] = "LSTM"
+    # LSTM, or a conceptual model (EXPHYDRO) run with given parameters by `regional-lstm simulate`
+    HYDROLOGICAL_MODEL: Literal[MODEL_KINDS] = "LSTM"
+    # Store variables of a conceptual model's physical inputs, by role (precipitation,
+    # temperature, pet, day_length); a list is averaged (e.g. [tmin, tmax]). Unnamed roles are
+    # looked up by their usual names (regional_lstm.data.physical).
+    PHYSICAL_INPUTS: dict[StrictStr, StrictStr | NonEmptyNames] = {}
 
     LSTM_HIDDEN_SIZE: tunable(PositiveInt) = 128
     LSTM_NUM_LAYERS: tunable(PositiveInt) = 3
@@ -249,6 +260,11 @@ class Config(BaseModel):
             raise ConfigError(
                 f"{self._source}: {spaces}; a training run needs one value "
                 f"(use 'regional-lstm tune' to search {them})"
+            )
+        if self.HYDROLOGICAL_MODEL in CONCEPTUAL_MODELS:
+            raise ConfigError(
+                f"{self._source}: HYDROLOGICAL_MODEL {self.HYDROLOGICAL_MODEL} is not trained "
+                "yet; run it with given parameters: regional-lstm simulate CONFIG --parameters FILE"
             )
         if self.LSTM_SPATIAL_MODE != "lumped":
             raise ConfigError(

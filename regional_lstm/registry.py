@@ -45,6 +45,13 @@ MODELS = Registry(
         "ealstm": "regional_lstm.models.ealstm:EALSTM",
     },
 )
+# HYDROLOGICAL_MODEL: the conceptual models (each a regional_lstm.models.conceptual ConceptualKind).
+CONCEPTUAL_MODELS = Registry(
+    "conceptual model",
+    {"EXPHYDRO": "regional_lstm.models.conceptual.exphydro:EXPHYDRO"},
+)
+# HYDROLOGICAL_MODEL: every kind a config may name.
+MODEL_KINDS = ("LSTM", *CONCEPTUAL_MODELS)
 # `regional-lstm ingest KIND`: each builder takes source_path, wanted (basin ids or None) and
 # the options it names as keywords (--forcing, --mapping).
 INGEST_ADAPTERS = Registry(

@@ -4,8 +4,9 @@ Each ``experiments/*.yaml`` says in its header how to run it (``regional-lstm VE
 experiments/NAME.yaml`` lines). Its store is built as ``run`` builds it, from its DATA_SOURCE in
 ../shared/data (every basin, the real files), and each command is planned as that verb plans it:
 the normalisation, window counts and model of every model the command would train. Nothing
-trains. Real CAMELS-CH tables broke four experiments at ingest once ('Inf' attribute cells)
-while the suite, which ingested other basins, stayed green.
+trains; a `simulate` command runs its conceptual model over the first year with the parameter
+file its header makes. Real CAMELS-CH tables broke four experiments at ingest once ('Inf'
+attribute cells) while the suite, which ingested other basins, stayed green.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ import itertools
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from datasets.exphydro_parameters import exphydro_parameters
 from regional_lstm.artifacts import ModelCard
 from regional_lstm.config import Config, load_config
+from regional_lstm.config_periods import Period
 from regional_lstm.data.reader import StoreReader
 from regional_lstm.models import build_model
+from regional_lstm.pipeline.conceptual import simulate_with_parameters
 from regional_lstm.pipeline.donors import Donor
 from regional_lstm.pipeline.planning import make_plan
 from regional_lstm.pipeline.stores import ensure_store
+from regional_lstm.registry import CONCEPTUAL_MODELS
 from regional_lstm.training.plan import TrainingPlan
 from regional_lstm.workflows.ensemble import member_configs
 from regional_lstm.workflows.pub import pub_configs
@@ -35,6 +41,7 @@ pytestmark = pytest.mark.shared_data
 
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
 COMMAND = re.compile(r"^#.*\bregional-lstm (\w+) (experiments/[\w.-]+\.yaml)")
+PARAMETERS = re.compile(r"^#.*\bpython datasets/exphydro_parameters\.py (\S+) (runs/\S+\.csv)")
 
 
 def commands(experiment: Path) -> list[tuple[str, Path]]:
@@ -105,6 +112,9 @@ def test_experiment_ingests_and_plans(experiment, workspace, built_stores):
     donor: Donor | None = None
     for verb, config_file in commands(experiment):
         config = relocated(config_file, workspace)
+        if verb == "simulate":
+            simulate_first_year(experiment, config, workspace)
+            continue
         plans = PLANNERS[verb](config, donor)
         assert plans, f"{config_file.name}: {verb} plans no model"
         for label, plan in plans.items():
@@ -151,6 +161,28 @@ def plan_transfer(config: Config, donor: Donor | None) -> dict[str, TrainingPlan
     basins = config.basin_ids() or list(reader.basins)
     check_target(config, donor, reader, basins)
     return {"fine_tuned": finetune_plan(config, donor, reader, basins)}
+
+
+def simulate_first_year(experiment: Path, config: Config, workspace: Path) -> None:
+    """The parameter file the header's script writes, and a year of the conceptual model
+    with it on every basin of the store: finite streamflow every day."""
+    (source, out) = next(
+        PARAMETERS.match(line).groups()
+        for line in experiment.read_text(encoding="utf-8").splitlines()
+        if PARAMETERS.match(line)
+    )
+    table = exphydro_parameters(ROOT / source)
+    parameters = table.set_index("basin").astype(float)
+    reader = StoreReader(config.store)
+    parameters = parameters.loc[[b for b in reader.basins if b in parameters.index]]
+    assert len(parameters) == len(reader.basins), f"{out}: parameters for some basins only"
+    kind = CONCEPTUAL_MODELS[config.HYDROLOGICAL_MODEL]
+    start = config.CALIBRATION_PERIOD.start
+    year = Period(start, start + pd.DateOffset(years=1) - pd.Timedelta(days=1))
+    frames = simulate_with_parameters(kind, config, reader, parameters, year)
+    for basin, frame in frames.items():
+        assert frame["streamflow_sim"].notna().all(), basin
+        assert (frame["streamflow_sim"] >= 0).all(), basin
 
 
 def untrained_donor(plan: TrainingPlan, workspace: Path) -> Donor:

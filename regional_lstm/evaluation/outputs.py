@@ -74,9 +74,12 @@ def prediction_table(frame: pd.DataFrame, area_km2: float, snow: bool) -> pd.Dat
     return pd.DataFrame(table, index=frame.index)
 
 
-def write_predictions(results_dir: Path, basin: str, table: pd.DataFrame) -> Path:
-    """``<basin>_LSTM_predictions.csv``; missing values stay empty cells on their dates."""
-    return write_text(results_dir / f"{safe_file_id(basin)}_LSTM_predictions.csv", dated_csv(table))
+def write_predictions(
+    results_dir: Path, basin: str, table: pd.DataFrame, model: str = "LSTM"
+) -> Path:
+    """``<basin>_<model>_predictions.csv``; missing values stay empty cells on their dates."""
+    name = f"{safe_file_id(basin)}_{model}_predictions.csv"
+    return write_text(results_dir / name, dated_csv(table))
 
 
 def dated_csv(table: pd.DataFrame) -> str:

@@ -165,13 +165,14 @@ def write_results(
     plots: bool = True,
     extra: pd.DataFrame | None = None,
     lookback: int | None = None,
+    model: str = "LSTM",
 ) -> Evaluation:
     """Prediction CSVs, metrics.csv, hydrographs and the NSE CDF of one model or an ensemble.
 
     With several members the CSVs carry the ensemble centre and its 5-95 % band, and the metrics
     add coverage, CRPS and each member's NSE. ``extra`` columns (per basin) join metrics.csv.
     Its ``note`` column says why a basin's row is empty (`empty_row_notes`, windows of
-    ``lookback`` days).
+    ``lookback`` days). ``model`` names the files (``<basin>_<model>_predictions.csv``).
     """
     basins = list(members[0])
     for basin in basins:  # ids name the files: refuse one that is a path before writing any
@@ -202,7 +203,7 @@ def write_results(
         )
     with staged_files(results_dir) as staging:  # a failed write leaves the old results whole
         summary = _write_files(
-            staging, tables, table, conversion, plots, band=len(members) > 1, name=results_dir.name
+            staging, tables, table, conversion, plots, len(members) > 1, results_dir.name, model
         )
     if len(members) > 1:
         summary |= {
@@ -221,18 +222,19 @@ def _write_files(
     plots: bool,
     band: bool,
     name: str,
+    model: str,
 ) -> dict[str, float]:
-    """The result files into ``folder``; returns metrics.csv's summary. ``name`` labels the
-    progress bar."""
+    """The result files of ``model`` into ``folder``; returns metrics.csv's summary. ``name``
+    labels the progress bar."""
     nse = table["NSE"]
     plotted = [
-        Hydrograph(folder / f"{basin}_LSTM_hydrograph.png", basin, csv, float(nse[basin]))
+        Hydrograph(folder / f"{basin}_{model}_hydrograph.png", basin, csv, float(nse[basin]))
         for basin, csv in tables.items()
         if plots
     ]
     drawing = Drawing(plotted, band=band)  # in other processes while CSVs are written
     for basin in track(list(tables), f"write {name}"):
-        write_predictions(folder, basin, tables[basin])
+        write_predictions(folder, basin, tables[basin], model)
     drawing.wait()
     write_m3s_conversion(folder, conversion)
     _, summary = write_metrics(folder, table)

@@ -1,0 +1,114 @@
+"""EXP-HYDRO (Patil and Stieglitz 2012, WRR 48; equations as in Hoge et al. 2022, HESS 26, 5085).
+
+Two stores, snow S0 and soil water S1 (mm), in continuous time:
+
+    dS0/dt = Ps - M                     Ps = step(Tmin - T) P,  Pr = step(T - Tmin) P
+    dS1/dt = Pr + M - ET - Qb - Qs      M  = step(T - Tmax) step(S0) min(S0, Df (T - Tmax))
+    ET = step(S1) [step(S1 - Smax) PET + step(Smax - S1) PET S1 / Smax]
+    Qb = step(S1) [step(S1 - Smax) Qmax + step(Smax - S1) Qmax exp(-f (Smax - S1))]
+    Qs = step(S1) step(S1 - Smax) (S1 - Smax)
+
+with the published smooth step (tanh(5 x) + 1) / 2 for every threshold (`tanh_step`), T the
+daily mean temperature and PET from Hamon. Each day [t-1, t] is integrated with classic
+Runge-Kutta (RK4) in ``SUBSTEPS`` equal steps, the forcing interpolated linearly between the
+two days' values (the reference solution interpolates daily forcing in time too). As published,
+a day's ``streamflow`` is the runoff Qb + Qs from the stores at the end of the day (time t);
+``outflow`` is the water that left during the day, with which the balance closes exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from regional_lstm.models.conceptual.kinds import ConceptualKind, Fluxes, Parameter, State
+from regional_lstm.models.conceptual.smooth import tanh_step as step
+
+SUBSTEPS = 2  # RK4 steps per day: see benchmarks/exphydro_reference.py for the error it leaves
+
+PARAMETERS = (
+    Parameter("f", 0.0, 0.3, "1/mm", "rate of decline of baseflow below a full bucket"),
+    Parameter("Smax", 50.0, 3000.0, "mm", "capacity of the soil-water bucket"),
+    Parameter("Qmax", 0.0, 100.0, "mm/day", "baseflow of a full bucket"),
+    Parameter("Df", 0.0, 10.0, "mm/day/degC", "degree-day factor of snowmelt"),
+    Parameter("Tmax", -1.0, 8.0, "degC", "temperature above which snow melts"),
+    Parameter("Tmin", -6.0, 1.0, "degC", "temperature below which precipitation is snow"),
+)
+INITIAL = (
+    Parameter("S0", 0.0, 0.0, "mm", "snow store at the start"),
+    Parameter("S1", 0.0, 0.0, "mm", "soil-water store at the start (default: half of Smax)"),
+)
+FORCING = ("precipitation", "temperature", "pet")
+
+
+def rates(s0: Tensor, s1: Tensor, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> Fluxes:
+    """The fluxes (mm/day) at one instant, from the stores and that instant's forcing."""
+    precipitation, temperature, pet = (forcing[name] for name in FORCING)
+    wet, full, below = step(s1), step(s1 - p["Smax"]), step(p["Smax"] - s1)
+    # exp overflows for a bucket far above Smax, where the `below` step makes it vanish anyway.
+    decline = torch.exp(torch.clamp(-p["f"] * (p["Smax"] - s1), max=50.0))
+    warmth = temperature - p["Tmax"]
+    return {
+        "snowfall": step(p["Tmin"] - temperature) * precipitation,
+        "rainfall": step(temperature - p["Tmin"]) * precipitation,
+        "melt": step(warmth) * step(s0) * torch.minimum(s0, p["Df"] * warmth),
+        "evapotranspiration": wet * (full * pet + below * pet * s1 / p["Smax"]),
+        "baseflow": wet * (full * p["Qmax"] + below * p["Qmax"] * decline),
+        "spill": wet * full * (s1 - p["Smax"]),
+    }
+
+
+def _derivatives(fluxes: Fluxes) -> tuple[Tensor, Tensor]:
+    ds0 = fluxes["snowfall"] - fluxes["melt"]
+    ds1 = (
+        fluxes["rainfall"]
+        + fluxes["melt"]
+        - fluxes["evapotranspiration"]
+        - fluxes["baseflow"]
+        - fluxes["spill"]
+    )
+    return ds0, ds1
+
+
+def start(parameters: dict[str, Tensor], initial: dict[str, Tensor]) -> State:
+    """The stores at the start: given ones, else no snow and a half-full bucket."""
+    s1 = initial.get("S1", 0.5 * parameters["Smax"])
+    return {"S0": initial.get("S0", torch.zeros_like(s1)), "S1": s1}
+
+
+def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple[State, Fluxes]:
+    """Integrate one day with RK4 substeps; fluxes are the day's means (mm/day)."""
+    before = {name: state.get(f"last_{name}", forcing[name]) for name in FORCING}
+    s0, s1 = state["S0"], state["S1"]
+    h = 1.0 / SUBSTEPS
+    totals: Fluxes = {}
+    for k in range(SUBSTEPS):
+        stages = []
+        for fraction, weight in ((0.0, 1.0), (0.5, 2.0), (0.5, 2.0), (1.0, 1.0)):
+            t = (k + fraction) * h
+            at = {name: before[name] + t * (forcing[name] - before[name]) for name in FORCING}
+            if stages:
+                d0, d1 = stages[-1][1]
+                scale = fraction * h
+                fluxes = rates(s0 + scale * d0, s1 + scale * d1, at, p)
+            else:
+                fluxes = rates(s0, s1, at, p)
+            stages.append((weight, _derivatives(fluxes), fluxes))
+        s0 = s0 + h / 6.0 * sum(w * d[0] for w, d, _ in stages)
+        s1 = s1 + h / 6.0 * sum(w * d[1] for w, d, _ in stages)
+        for weight, _, fluxes in stages:
+            for name, value in fluxes.items():
+                totals[name] = totals.get(name, 0.0) + (h / 6.0 * weight) * value
+    totals["outflow"] = totals["baseflow"] + totals["spill"]
+    totals["inflow"] = totals["snowfall"] + totals["rainfall"]
+    end = rates(s0, s1, forcing, p)
+    totals["streamflow"] = end["baseflow"] + end["spill"]
+    carried = {f"last_{name}": forcing[name] for name in FORCING}
+    return {"S0": s0, "S1": s1, **carried}, totals
+
+
+def storage(state: State) -> Tensor:
+    return state["S0"] + state["S1"]
+
+
+EXPHYDRO = ConceptualKind("EXPHYDRO", PARAMETERS, INITIAL, FORCING, start, day, storage)
