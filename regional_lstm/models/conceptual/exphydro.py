@@ -24,7 +24,7 @@ from torch import Tensor
 from regional_lstm.models.conceptual.kinds import ConceptualKind, Fluxes, Parameter, State
 from regional_lstm.models.conceptual.smooth import tanh_step as step
 
-SUBSTEPS = 2  # RK4 steps per day: see benchmarks/exphydro_reference.py for the error it leaves
+SUBSTEPS = 3  # RK4 steps a day: NSE >= 0.9999 against a converged solution (test_simulate.py)
 
 PARAMETERS = (
     Parameter("f", 0.0, 0.3, "1/mm", "rate of decline of baseflow below a full bucket"),
@@ -77,9 +77,17 @@ def start(parameters: dict[str, Tensor], initial: dict[str, Tensor]) -> State:
 
 
 def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple[State, Fluxes]:
-    """Integrate one day with RK4 substeps; fluxes are the day's means (mm/day)."""
-    before = {name: state.get(f"last_{name}", forcing[name]) for name in FORCING}
+    """Integrate from the previous day to this one with RK4 substeps; the fluxes are the
+    interval's means (mm/day). The first day of a run is the initial time point: no interval,
+    the runoff of the initial stores (as the reference solution starts)."""
     s0, s1 = state["S0"], state["S1"]
+    carried = {f"last_{name}": forcing[name] for name in FORCING}
+    if "last_precipitation" not in state:
+        fluxes = {
+            name: torch.zeros_like(value) for name, value in rates(s0, s1, forcing, p).items()
+        }
+        return {"S0": s0, "S1": s1, **carried}, _with_totals(fluxes, s0, s1, forcing, p)
+    before = {name: state[f"last_{name}"] for name in FORCING}
     h = 1.0 / SUBSTEPS
     totals: Fluxes = {}
     for k in range(SUBSTEPS):
@@ -89,8 +97,7 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
             at = {name: before[name] + t * (forcing[name] - before[name]) for name in FORCING}
             if stages:
                 d0, d1 = stages[-1][1]
-                scale = fraction * h
-                fluxes = rates(s0 + scale * d0, s1 + scale * d1, at, p)
+                fluxes = rates(s0 + fraction * h * d0, s1 + fraction * h * d1, at, p)
             else:
                 fluxes = rates(s0, s1, at, p)
             stages.append((weight, _derivatives(fluxes), fluxes))
@@ -99,12 +106,19 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
         for weight, _, fluxes in stages:
             for name, value in fluxes.items():
                 totals[name] = totals.get(name, 0.0) + (h / 6.0 * weight) * value
-    totals["outflow"] = totals["baseflow"] + totals["spill"]
-    totals["inflow"] = totals["snowfall"] + totals["rainfall"]
+    return {"S0": s0, "S1": s1, **carried}, _with_totals(totals, s0, s1, forcing, p)
+
+
+def _with_totals(
+    fluxes: Fluxes, s0: Tensor, s1: Tensor, forcing: dict[str, Tensor], p: dict[str, Tensor]
+) -> Fluxes:
+    """The interval's water in and out, and the runoff of the stores at its end."""
     end = rates(s0, s1, forcing, p)
-    totals["streamflow"] = end["baseflow"] + end["spill"]
-    carried = {f"last_{name}": forcing[name] for name in FORCING}
-    return {"S0": s0, "S1": s1, **carried}, totals
+    return fluxes | {
+        "inflow": fluxes["snowfall"] + fluxes["rainfall"],
+        "outflow": fluxes["baseflow"] + fluxes["spill"],
+        "streamflow": end["baseflow"] + end["spill"],
+    }
 
 
 def storage(state: State) -> Tensor:

@@ -1,0 +1,148 @@
+"""`regional-lstm simulate`: EXP-HYDRO with torchHydroNodes' calibrated parameters on real
+CAMELS-US basins, checked against an independent solution of the same equations, and the
+one-line refusals of bad parameter files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from scipy.integrate import solve_ivp
+
+from datasets.exphydro_parameters import exphydro_parameters
+from regional_lstm.config import Config
+from regional_lstm.data.ingest import ingest
+from regional_lstm.errors import ConfigError
+from regional_lstm.evaluation.metrics import nse
+from regional_lstm.workflows.simulate import simulate_tracked
+from tests.conftest import ROOT, shared_dataset, write_basin_list
+
+pytestmark = pytest.mark.shared_data
+BASINS = ["01022500", "05057200"]  # wet New England, and a dry prairie basin near empty
+
+
+@pytest.fixture(scope="module")
+def exphydro_project(tmp_path_factory):
+    """Store of two basins, their parameter file and an EXPHYDRO config: 1980-10 to 1982-09."""
+    source = shared_dataset("camels_us_torchhydronodes")
+    shared_dataset("camels_us_neuralhydrology_testdata")  # the mapping's attribute tables
+    work = tmp_path_factory.mktemp("exphydro")
+    store = ingest(
+        "csv",
+        source,
+        work / "store.zarr",
+        basins_file=write_basin_list(work / "basins.txt", BASINS),
+        mapping=ROOT / "datasets/camels_us_torchhydronodes.yaml",
+    )
+    parameters = work / "parameters.csv"
+    exphydro_parameters(source).to_csv(parameters, index=False, float_format="%.17g")
+    config = {
+        "DOMAIN_NAME": "exphydro",
+        "HYDROLOGICAL_MODEL": "EXPHYDRO",
+        "DATA_STORE": str(store),
+        "PROJECT_DIR": str(work / "project"),
+        "DYNAMIC_INPUTS": ["prcp", "tmin", "tmax", "dayl"],
+        "CALIBRATION_PERIOD": ["1980-10-01", "1981-09-30"],
+        "VALIDATION_PERIOD": ["1981-10-01", "1982-09-30"],
+        "LSTM_LOOKBACK": 300,
+    }
+    return Config.from_mapping(config, source="exphydro.yaml"), parameters, source
+
+
+def reference_solution(source, basin: str, days: int) -> np.ndarray:
+    """The EXP-HYDRO ODEs solved by scipy's DOP853 to 1e-8, the forcing (Hamon PET of each
+    day among it) interpolated linearly in time as the toolkit does: Qb + Qs at each day."""
+    frame = pd.read_csv(source / f"model_results/{basin}_results_train.csv").iloc[:days]
+    row = exphydro_parameters(source).set_index("basin").loc[basin]
+    step = lambda x: (np.tanh(5 * x) + 1) / 2  # noqa: E731
+    t = np.arange(days, dtype=float)
+    precipitation, temperature, hours = (
+        frame[c].to_numpy() for c in ("prcp(mm/day)", "tmean(c)", "dayl(s)")
+    )
+    daily_pet = 29.8 * hours * 0.611 * np.exp(17.3 * temperature / (temperature + 237.3))
+    daily_pet /= temperature + 273.2
+
+    def runoff(s1):
+        below = step(row.Smax - s1) * row.Qmax * np.exp(-row.f * (row.Smax - s1))
+        return step(s1) * (step(s1 - row.Smax) * (row.Qmax + s1 - row.Smax) + below)
+
+    def rates(time, stores):
+        s0, s1 = stores
+        p, temp, pet = (np.interp(time, t, v) for v in (precipitation, temperature, daily_pet))
+        melt = step(temp - row.Tmax) * step(s0) * min(s0, row.Df * (temp - row.Tmax))
+        et = step(s1) * (step(s1 - row.Smax) + step(row.Smax - s1) * s1 / row.Smax) * pet
+        rain = step(temp - row.Tmin) * p
+        return [step(row.Tmin - temp) * p - melt, rain + melt - et - runoff(s1)]
+
+    solution = solve_ivp(
+        rates, (0, days - 1), [row.S0, row.S1], t_eval=t, method="DOP853", rtol=1e-8, atol=1e-8
+    )
+    return runoff(solution.y[1])
+
+
+def test_exphydro_solves_the_published_equations_on_real_basins(exphydro_project):
+    config, parameters, source = exphydro_project
+    evaluation = simulate_tracked(config, parameters, plots=False)
+    results = config.PROJECT_DIR / "simulation"
+    assert sorted(evaluation.metrics.index) == BASINS
+    for basin in BASINS:
+        table = pd.read_csv(results / f"{basin}_EXPHYDRO_predictions.csv", index_col="Date")
+        assert table.index[0] == "1981-10-01" and len(table) == 365
+        simulated = evaluation_mm_per_day(config, basin)
+        reference = reference_solution(source, basin, 730)[365:]
+        assert nse(reference, simulated) > 0.999, basin
+
+
+def evaluation_mm_per_day(config: Config, basin: str) -> np.ndarray:
+    """The simulation in mm/day, as scored (metrics.csv compares in mm/day)."""
+    from regional_lstm.data.reader import StoreReader
+    from regional_lstm.pipeline.conceptual import simulate_with_parameters
+    from regional_lstm.registry import CONCEPTUAL_MODELS
+
+    table = exphydro_parameters(shared_dataset("camels_us_torchhydronodes")).set_index("basin")
+    frames = simulate_with_parameters(
+        CONCEPTUAL_MODELS["EXPHYDRO"],
+        config,
+        StoreReader(config.store),
+        table.loc[[basin]],
+        config.VALIDATION_PERIOD,
+    )
+    return frames[basin]["streamflow_sim"].to_numpy(np.float64)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.assign(UNKNOWN=1.0), "column 'UNKNOWN' is not a parameter of this model"),
+        (lambda t: t.drop(columns="Qmax"), "no column for parameter 'Qmax'"),
+        (lambda t: t.assign(f=t["f"].where(t.index != 1, np.inf)), "f of basin '01022500' is"),
+        (lambda t: t.rename(columns={"basin": "gauge"}), "no 'basin' column"),
+    ],
+    ids=["unknown-column", "missing-parameter", "infinite-value", "no-basin-column"],
+)
+def test_a_bad_parameter_file_is_refused_in_one_line(exphydro_project, tmp_path, edit, message):
+    config, parameters, _ = exphydro_project
+    bad = tmp_path / "bad.csv"
+    edit(pd.read_csv(parameters, dtype={"basin": str})).to_csv(bad, index=False)
+    with pytest.raises(ConfigError, match=message):
+        simulate_tracked(config, bad, plots=False)
+
+
+def test_the_cli_refuses_an_lstm_config_in_one_line(exphydro_project, tmp_path):
+    config, parameters, _ = exphydro_project
+    lstm = tmp_path / "lstm.yaml"
+    lstm.write_text(yaml.safe_dump(config.to_yaml_dict() | {"HYDROLOGICAL_MODEL": "LSTM"}))
+    result = subprocess.run(
+        [sys.executable, "-m", "regional_lstm", "simulate", str(lstm), "--parameters", parameters],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode != 0
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert lines[-1].startswith("error: LSTM: simulate runs a conceptual model"), lines
+    assert "Traceback" not in result.stderr
