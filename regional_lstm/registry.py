@@ -48,7 +48,11 @@ MODELS = Registry(
 # HYDROLOGICAL_MODEL: the conceptual models (each a regional_lstm.models.conceptual ConceptualKind).
 CONCEPTUAL_MODELS = Registry(
     "conceptual model",
-    {"EXPHYDRO": "regional_lstm.models.conceptual.exphydro:EXPHYDRO"},
+    {
+        "EXPHYDRO": "regional_lstm.models.conceptual.exphydro:EXPHYDRO",
+        "GR4J": "regional_lstm.models.conceptual.gr4j:GR4J",
+        "HBV": "regional_lstm.models.conceptual.hbv:HBV",
+    },
 )
 # HYDROLOGICAL_MODEL: every kind a config may name.
 MODEL_KINDS = ("LSTM", *CONCEPTUAL_MODELS)

@@ -35,7 +35,8 @@ def middle_parameters(kind, basins: int, parallel: int, seed: int = 0) -> dict[s
     """Parameters drawn uniformly within each one's bounds: (basins, parallel) float64."""
     generator = torch.Generator().manual_seed(seed)
     return {
-        p.name: p.low + (p.high - p.low) * torch.rand(basins, parallel, generator=generator)
+        p.name: p.low
+        + (p.high - p.low) * torch.rand(basins, parallel, generator=generator, dtype=torch.float64)
         for p in kind.parameters
     }
 

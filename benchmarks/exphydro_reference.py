@@ -1,0 +1,180 @@
+"""EXP-HYDRO with torchHydroNodes' calibrated parameters: the toolkit against the published
+simulation ``q_bucket`` and against a converged solution of the same equations, 30 basins.
+
+    python benchmarks/exphydro_reference.py [--tolerance 1e-6] [--workers 2]
+
+Runs `simulate_with_parameters` (what `regional-lstm simulate` runs) on the 30 CAMELS-US basins
+of ../shared/data from 1980-10-01 (where the calibrated S0, S1 apply) to 2010-09-30, and per
+basin prints NSE of the toolkit against q_bucket, of a converged scipy solution (DOP853 at
+``--tolerance``, forcing interpolated linearly as in the toolkit) against q_bucket and against
+the toolkit, and the observed-flow NSE of toolkit and q_bucket on 2000-10..2010-09.
+q_bucket was solved with RK23 at rtol = atol = 1e-3 (SOURCE.txt): how far its own water balance
+misses on dry days (no rain or snow the day before and after) is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.integrate import solve_ivp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SOURCE = ROOT.parent / "shared" / "data" / "camels_us_torchhydronodes"
+
+from datasets.exphydro_parameters import exphydro_parameters  # noqa: E402
+from regional_lstm.config import Config  # noqa: E402
+from regional_lstm.config_periods import Period  # noqa: E402
+from regional_lstm.data.ingest import ingest  # noqa: E402
+from regional_lstm.data.reader import StoreReader  # noqa: E402
+from regional_lstm.evaluation.metrics import nse  # noqa: E402
+from regional_lstm.pipeline.conceptual import simulate_with_parameters  # noqa: E402
+from regional_lstm.registry import CONCEPTUAL_MODELS  # noqa: E402
+
+
+def step(x):
+    return (np.tanh(5 * x) + 1) / 2
+
+
+def runoff(s1, row):
+    below = step(row.Smax - s1) * row.Qmax * np.exp(-row.f * (row.Smax - s1))
+    return step(s1) * (step(s1 - row.Smax) * (row.Qmax + s1 - row.Smax) + below)
+
+
+def converged(frame: pd.DataFrame, row: pd.Series, tolerance: float) -> np.ndarray:
+    """The ODEs solved by DOP853, forcing (each day's Hamon PET among it) linear in time."""
+    t = np.arange(len(frame), dtype=float)
+    precipitation = frame["prcp(mm/day)"].to_numpy()
+    temperature = frame["tmean(c)"].to_numpy()
+    hours = frame["dayl(s)"].to_numpy()
+    saturation = 0.611 * np.exp(17.3 * temperature / (temperature + 237.3))
+    daily_pet = 29.8 * hours * saturation / (temperature + 273.2)
+
+    def rates(time_, stores):
+        s0, s1 = stores
+        p, temp, pet = (np.interp(time_, t, v) for v in (precipitation, temperature, daily_pet))
+        melt = step(temp - row.Tmax) * step(s0) * min(s0, row.Df * (temp - row.Tmax))
+        et = step(s1) * (step(s1 - row.Smax) + step(row.Smax - s1) * s1 / row.Smax) * pet
+        rain = step(temp - row.Tmin) * p
+        return [step(row.Tmin - temp) * p - melt, rain + melt - et - runoff(s1, row)]
+
+    solution = solve_ivp(
+        rates,
+        (0, t[-1]),
+        [row.S0, row.S1],
+        t_eval=t,
+        method="DOP853",
+        rtol=tolerance,
+        atol=tolerance,
+    )
+    return runoff(solution.y[1], row)
+
+
+def reference_run(basin: str) -> pd.DataFrame:
+    return pd.concat(
+        pd.read_csv(SOURCE / f"model_results/{basin}_results_{part}.csv")
+        for part in ("train", "valid")
+    ).reset_index(drop=True)
+
+
+def balance_miss(frame: pd.DataFrame) -> float:
+    """Median |1 - storage loss / (Q + ET)| of q_bucket's own states over dry day pairs."""
+    s1, s0, rain = frame["s_water"].to_numpy(), frame["s_snow"].to_numpy(), frame["prcp(mm/day)"]
+    dry = (rain.to_numpy()[:-1] == 0) & (rain.to_numpy()[1:] == 0) & (np.abs(s0[:-1]) < 1e-3)
+    dry &= np.abs(s0[1:]) < 1e-3
+    loss = 0.5 * (frame["q_bucket"] + frame["et_bucket"]).rolling(2).sum().to_numpy()[1:]
+    ratio = -np.diff(s1)[dry] / loss[dry]
+    return float(np.median(np.abs(1 - ratio)))
+
+
+def one_basin(args: tuple[str, pd.Series, float]) -> dict:
+    basin, row, tolerance = args
+    frame = reference_run(basin)
+    started = time.perf_counter()
+    exact = converged(frame, row, tolerance)
+    return {
+        "basin": basin,
+        "exact": exact,
+        "seconds": time.perf_counter() - started,
+        "balance_miss": balance_miss(frame),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tolerance", type=float, default=1e-6)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    basins = (SOURCE / "selected_basins.txt").read_text().split()
+    parameters = exphydro_parameters(SOURCE).set_index("basin")
+    with tempfile.TemporaryDirectory() as work:
+        ids = Path(work, "basins.txt")
+        ids.write_text("\n".join(basins) + "\n")
+        mapping = ROOT / "datasets/camels_us_torchhydronodes.yaml"
+        store = ingest("csv", SOURCE, Path(work, "store.zarr"), basins_file=ids, mapping=mapping)
+        config = Config.from_mapping(
+            {
+                "DOMAIN_NAME": "exphydro_reference",
+                "HYDROLOGICAL_MODEL": "EXPHYDRO",
+                "DATA_STORE": str(store),
+                "PROJECT_DIR": work,
+                "DYNAMIC_INPUTS": ["prcp", "tmin", "tmax", "dayl"],
+                "CALIBRATION_PERIOD": ["1980-10-01", "2000-09-30"],
+                "VALIDATION_PERIOD": ["2000-10-01", "2010-09-30"],
+            }
+        )
+        started = time.perf_counter()
+        whole = Period(pd.Timestamp("1980-10-01"), pd.Timestamp("2010-09-30"))
+        frames = simulate_with_parameters(
+            CONCEPTUAL_MODELS["EXPHYDRO"], config, StoreReader(store), parameters.loc[basins], whole
+        )
+        toolkit_seconds = time.perf_counter() - started
+    with ProcessPoolExecutor(args.workers) as pool:
+        exact = {
+            r["basin"]: r
+            for r in pool.map(one_basin, [(b, parameters.loc[b], args.tolerance) for b in basins])
+        }
+    rows = []
+    valid = slice(7305, None)
+    for basin in basins:
+        reference = reference_run(basin)
+        q_bucket = reference["q_bucket"].to_numpy()
+        observed = reference["obs_runoff(mm/day)"].to_numpy()
+        toolkit = frames[basin]["streamflow_sim"].to_numpy(np.float64)
+        solved = exact[basin]["exact"]
+        rows.append(
+            {
+                "basin": basin,
+                "toolkit_vs_q_bucket": nse(q_bucket, toolkit),
+                "converged_vs_q_bucket": nse(q_bucket, solved),
+                "toolkit_vs_converged": nse(solved, toolkit),
+                "q_bucket_balance_miss": exact[basin]["balance_miss"],
+                "obs_nse_toolkit": nse(observed[valid], toolkit[valid]),
+                "obs_nse_q_bucket": nse(observed[valid], q_bucket[valid]),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("basin")
+    pd.set_option("display.width", 200)
+    print(table.round(4).to_string())
+    print()
+    for column in table.columns:
+        print(
+            f"{column:>24}: median {table[column].median():.4f}, worst "
+            f"{table[column].min():.4f} ({table[column].idxmin()})"
+        )
+    print(
+        f"toolkit: 30 basins x 10,957 days in {toolkit_seconds:.1f} s; scipy DOP853 at "
+        f"{args.tolerance:g}: median {np.median([r['seconds'] for r in exact.values()]):.1f} s "
+        "a basin"
+    )
+
+
+if __name__ == "__main__":
+    main()
