@@ -44,7 +44,7 @@ def step(x):
 
 
 def runoff(s1, row):
-    below = step(row.Smax - s1) * row.Qmax * np.exp(-row.f * (row.Smax - s1))
+    below = step(row.Smax - s1) * row.Qmax * np.exp(np.minimum(-row.f * (row.Smax - s1), 50))
     return step(s1) * (step(s1 - row.Smax) * (row.Qmax + s1 - row.Smax) + below)
 
 

@@ -102,6 +102,11 @@ class Config(BaseModel):
     # temperature, pet, day_length); a list is averaged (e.g. [tmin, tmax]). Unnamed roles are
     # looked up by their usual names (regional_lstm.data.physical).
     PHYSICAL_INPUTS: dict[StrictStr, StrictStr | NonEmptyNames] = {}
+    # A conceptual model's parameters come from a network of LSTM_HIDDEN_SIZE on the attributes,
+    # in this many parallel sets whose streamflow is averaged (delta-HBV uses 16); the
+    # parameters named in CONCEPTUAL_DYNAMIC_PARAMETERS vary by day, from an LSTM.
+    CONCEPTUAL_PARAMETER_SETS: PositiveInt = 16
+    CONCEPTUAL_DYNAMIC_PARAMETERS: Names = []
 
     LSTM_HIDDEN_SIZE: tunable(PositiveInt) = 128
     LSTM_NUM_LAYERS: tunable(PositiveInt) = 3
@@ -262,10 +267,7 @@ class Config(BaseModel):
                 f"(use 'regional-lstm tune' to search {them})"
             )
         if self.HYDROLOGICAL_MODEL in CONCEPTUAL_MODELS:
-            raise ConfigError(
-                f"{self._source}: HYDROLOGICAL_MODEL {self.HYDROLOGICAL_MODEL} is not trained "
-                "yet; run it with given parameters: regional-lstm simulate CONFIG --parameters FILE"
-            )
+            self._check_conceptual()
         if self.LSTM_SPATIAL_MODE != "lumped":
             raise ConfigError(
                 f"{self._source}: LSTM_SPATIAL_MODE '{self.LSTM_SPATIAL_MODE}' is not supported "
@@ -276,6 +278,27 @@ class Config(BaseModel):
                 f"{self._source}: LSTM_TRAIN_THROUGH_ROUTING: true is not supported yet; "
                 "only lumped training without routing is"
             )
+
+    def _check_conceptual(self) -> None:
+        """What a conceptual model cannot do: refused by name before any training."""
+        kind = CONCEPTUAL_MODELS[self.HYDROLOGICAL_MODEL]
+        unknown = sorted(set(self.CONCEPTUAL_DYNAMIC_PARAMETERS) - set(kind.parameter_names))
+        if unknown:
+            raise ConfigError(
+                f"{self._source}: CONCEPTUAL_DYNAMIC_PARAMETERS: {unknown[0]!r} is not a "
+                f"{kind.name} parameter ({', '.join(kind.parameter_names)})"
+            )
+        unsupported = {
+            "TARGETS other than [streamflow]": self.TARGETS != ["streamflow"],
+            "LSTM_USE_SNOW": self.LSTM_USE_SNOW,
+            "LSTM_USE_ATTENTION": self.LSTM_USE_ATTENTION,
+            "LSTM_LAGGED_STREAMFLOW": bool(self.LSTM_LAGGED_STREAMFLOW),
+        }
+        for what, used in unsupported.items():
+            if used:
+                raise ConfigError(
+                    f"{self._source}: {what} is not available with HYDROLOGICAL_MODEL {kind.name}"
+                )
 
     def ensemble_seeds(self) -> list[int]:
         """LSTM_ENSEMBLE_SEEDS, or else LSTM_ENSEMBLE_SIZE seeds counted up from SEED."""

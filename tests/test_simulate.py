@@ -67,7 +67,7 @@ def reference_solution(source, basin: str, days: int) -> np.ndarray:
     daily_pet /= temperature + 273.2
 
     def runoff(s1):
-        below = step(row.Smax - s1) * row.Qmax * np.exp(-row.f * (row.Smax - s1))
+        below = step(row.Smax - s1) * row.Qmax * np.exp(np.minimum(-row.f * (row.Smax - s1), 50))
         return step(s1) * (step(s1 - row.Smax) * (row.Qmax + s1 - row.Smax) + below)
 
     def rates(time, stores):

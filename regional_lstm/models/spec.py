@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from regional_lstm.registry import MODELS
+from regional_lstm.registry import CONCEPTUAL_MODELS, MODEL_KINDS, MODELS
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,20 @@ class ModelSpec:
     static_embedding: int | None = None
     targets: tuple[str, ...] = ("streamflow",)
     initial_forget_bias: float = 3.0
+    # A conceptual kind (HBV, GR4J, EXPHYDRO): its parameters come from a network of
+    # `hidden_size` on the attributes, ``dynamic_parameters`` from an LSTM on forcings and
+    # attributes, in ``parameter_sets`` parallel sets whose streamflow is averaged. The
+    # model recovers physical inputs from its standardised ones: the role's inputs
+    # (``physical_index``) times ``physical_scale`` plus ``physical_offset`` (per input, in the
+    # role's units), and standardises its streamflow (mm/day) as q * target_scale + target_offset.
+    kind: str = "LSTM"
+    parameter_sets: int = 1
+    dynamic_parameters: tuple[str, ...] = ()
+    physical_index: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    physical_scale: tuple[float, ...] = ()
+    physical_offset: tuple[float, ...] = ()
+    target_scale: float = 1.0
+    target_offset: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", tuple(self.targets))
@@ -43,6 +57,16 @@ class ModelSpec:
             problems.append("n_static must be >= 0")
         if not 0 <= self.dropout < 1:
             problems.append("dropout must be in [0, 1)")
+        object.__setattr__(self, "dynamic_parameters", tuple(self.dynamic_parameters))
+        object.__setattr__(self, "physical_scale", tuple(self.physical_scale))
+        object.__setattr__(self, "physical_offset", tuple(self.physical_offset))
+        object.__setattr__(
+            self, "physical_index", {k: tuple(v) for k, v in self.physical_index.items()}
+        )
+        if self.kind not in MODEL_KINDS:
+            problems.append(f"kind must be one of {MODEL_KINDS}")
+        elif self.kind in CONCEPTUAL_MODELS:
+            problems += self._conceptual_problems()
         if self.conditioning not in MODELS:
             problems.append(f"conditioning must be one of {tuple(MODELS)}")
         if self.static_embedding is not None and self.static_embedding < 1:
@@ -53,6 +77,27 @@ class ModelSpec:
             problems.append("targets must be non-empty and unique")
         if problems:
             raise ValueError(f"invalid ModelSpec: {'; '.join(problems)}")
+
+    def _conceptual_problems(self) -> list[str]:
+        kind = CONCEPTUAL_MODELS[self.kind]
+        problems = []
+        if self.parameter_sets < 1:
+            problems.append("parameter_sets must be >= 1")
+        unknown = set(self.dynamic_parameters) - set(kind.parameter_names)
+        if unknown:
+            problems.append(f"dynamic_parameters {sorted(unknown)} are not {self.kind}'s")
+        if self.targets != ("streamflow",):
+            problems.append(f"{self.kind} predicts streamflow only")
+        if (
+            len(self.physical_scale) != self.n_dynamic
+            or len(self.physical_offset) != self.n_dynamic
+        ):
+            problems.append("physical_scale and physical_offset need one value per input")
+        roles = set(self.physical_index)
+        needed = {r for r in kind.inputs if r != "pet"}
+        if not needed <= roles or not ({"pet", "day_length"} & roles or "pet" not in kind.inputs):
+            problems.append(f"physical_index must give {sorted(kind.inputs)} (or day_length)")
+        return problems
 
     @property
     def n_targets(self) -> int:

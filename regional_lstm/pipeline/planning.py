@@ -15,6 +15,8 @@ from regional_lstm.data.scan import basins_without_windows, scan_store
 from regional_lstm.errors import ConfigError
 from regional_lstm.logs import shortlist
 from regional_lstm.models import ModelSpec
+from regional_lstm.pipeline.conceptual_spec import conceptual_spec_fields
+from regional_lstm.registry import CONCEPTUAL_MODELS
 from regional_lstm.training.plan import TrainingPlan
 
 logger = logging.getLogger(__name__)
@@ -91,6 +93,11 @@ def make_plan(config: Config) -> TrainingPlan:
         static_embedding=config.LSTM_STATIC_EMBEDDING,
         use_attention=bool(config.LSTM_USE_ATTENTION),
         targets=targets,
+        **(
+            conceptual_spec_fields(config, reader, data, norm)
+            if config.HYDROLOGICAL_MODEL in CONCEPTUAL_MODELS
+            else {}
+        ),
     )
     weights = tuple(config.SWE_LOSS_WEIGHT if t == "swe" else 1.0 for t in targets)
     return TrainingPlan(

@@ -53,7 +53,7 @@ def start(parameters: dict[str, Tensor], initial: dict[str, Tensor]) -> State:
 
 def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple[State, Fluxes]:
     precipitation, pet = forcing["precipitation"], forcing["pet"]
-    x1, x2, x3, x4 = p["X1"], p["X2"], p["X3"], p["X4"]
+    x1, x2, x3 = p["X1"], p["X2"], p["X3"]
     s, r = state["S"], state["R"]
     net_rain, net_demand = ramp(precipitation - pet, WIDTH), ramp(pet - precipitation, WIDTH)
     filled = s / x1
@@ -64,8 +64,9 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
     percolation = s * (1 - (1 + (4 * s / (9 * x1)) ** 4) ** -0.25)
     s = s - percolation
     effective = percolation + net_rain - to_store
-    q9, uh1 = route(state["uh1"], 0.9 * effective, gr4j_ordinates(x4, UH_DAYS, 1))
-    q1, uh2 = route(state["uh2"], 0.1 * effective, gr4j_ordinates(x4, UH_DAYS, 2))
+    ordinates = p if "uh1" in p else prepare(p)
+    q9, uh1 = route(state["uh1"], 0.9 * effective, ordinates["uh1"])
+    q1, uh2 = route(state["uh2"], 0.1 * effective, ordinates["uh2"])
     exchange = x2 * torch.clamp(r / x3, min=0.0) ** 3.5
     routed_before = r + q9
     r = ramp(routed_before + exchange, WIDTH)
@@ -84,8 +85,16 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
     return {"S": s, "R": r, "uh1": uh1, "uh2": uh2}, fluxes
 
 
+def prepare(parameters: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The ordinates of UH1 and UH2, when X4 is fixed for the run."""
+    if "X4" not in parameters:
+        return {}
+    x4 = parameters["X4"]
+    return {"uh1": gr4j_ordinates(x4, UH_DAYS, 1), "uh2": gr4j_ordinates(x4, UH_DAYS, 2)}
+
+
 def storage(state: State) -> Tensor:
     return state["S"] + state["R"] + state["uh1"].sum(-1) + state["uh2"].sum(-1)
 
 
-GR4J = ConceptualKind("GR4J", PARAMETERS, INITIAL, FORCING, start, day, storage)
+GR4J = ConceptualKind("GR4J", PARAMETERS, INITIAL, FORCING, start, day, storage, prepare)

@@ -89,7 +89,7 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
     suz = suz - q1
     q2 = p["K2"] * slz
     slz = slz - q2
-    ordinates = gamma_ordinates(p["route_a"], p["route_b"], UH_DAYS)
+    ordinates = p["ordinates"] if "ordinates" in p else prepare(p)["ordinates"]
     streamflow, queue = route(state["queue"], q0 + q1 + q2, ordinates)
     new = {"snowpack": pack, "meltwater": liquid, "SM": sm, "SUZ": suz, "SLZ": slz}
     fluxes = {
@@ -102,8 +102,15 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
     return new | {"queue": queue}, fluxes
 
 
+def prepare(parameters: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The routing's ordinates, when its shape and scale are fixed for the run."""
+    if "route_a" not in parameters or "route_b" not in parameters:
+        return {}
+    return {"ordinates": gamma_ordinates(parameters["route_a"], parameters["route_b"], UH_DAYS)}
+
+
 def storage(state: State) -> Tensor:
     return sum(state[name] for name in STORES) + state["queue"].sum(-1)
 
 
-HBV = ConceptualKind("HBV", PARAMETERS, INITIAL, FORCING, start, day, storage)
+HBV = ConceptualKind("HBV", PARAMETERS, INITIAL, FORCING, start, day, storage, prepare)

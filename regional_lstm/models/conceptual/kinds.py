@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from torch import Tensor
 
@@ -40,6 +40,16 @@ class ConceptualKind:
     start: Callable[[dict[str, Tensor], dict[str, Tensor]], State]
     day: Callable[[State, dict[str, Tensor], dict[str, Tensor]], tuple[State, Fluxes]]
     storage: Callable[[State], Tensor]
+    # What follows from parameters that do not change by day (a unit hydrograph's ordinates),
+    # computed once per run instead of every day; `day` finds it among its parameters.
+    prepare: Callable[[dict[str, Tensor]], dict[str, Tensor]] | None = None
+    # A cheaper `day` for training a parameter network, where one is worth it (fewer substeps).
+    learned_day: Callable[[State, dict[str, Tensor], dict[str, Tensor]], tuple] | None = None
+
+    @property
+    def learned(self) -> ConceptualKind:
+        """The kind as a parameter network trains and runs it."""
+        return self if self.learned_day is None else replace(self, day=self.learned_day)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:

@@ -27,13 +27,16 @@ def simulate(
     ``kind.start`` with any ``initial`` stores (batch, parallel) given.
     """
     at_start = {name: _at(value, 0) for name, value in parameters.items()}
+    fixed = {name: value for name, value in parameters.items() if value.dim() == 2}
+    prepared = kind.prepare(fixed) if kind.prepare is not None else {}
     if state is None:
         state = kind.start(at_start, initial or {})
     days = next(iter(forcing.values())).shape[1]
     kept: dict[str, list[Tensor]] = {name: [] for name in fluxes}
     for t in range(days):
         today = {name: forcing[name][:, t, None] for name in kind.inputs}
-        state, day_fluxes = kind.day(state, today, {k: _at(v, t) for k, v in parameters.items()})
+        values = prepared | {name: _at(value, t) for name, value in parameters.items()}
+        state, day_fluxes = kind.day(state, today, values)
         for name in fluxes:
             kept[name].append(day_fluxes[name])
     return {name: torch.stack(values, dim=1) for name, values in kept.items()}, state
