@@ -135,6 +135,7 @@ def evaluate_project(
         plots=plots,
         extra=extra,
         lookback=card.data.lookback,
+        model=card.model.kind,
     )
     log_evaluation(evaluation, f"Evaluation {period}")
     return evaluation
