@@ -21,6 +21,7 @@ def test_without_pet_among_the_inputs_day_length_is_taken_in_hours(tiny_store):
     allowed = ["prcp", "tmin", "tmax", "dayl"]
     found = physical_inputs(StoreReader(tiny_store), ("precipitation", "pet"), allowed=allowed)
     assert "pet" not in found and found["day_length"].variables == ("dayl",)
+    assert found["temperature"].variables == ("tmin", "tmax")  # Hamon's other input
     assert found["day_length"].scale == pytest.approx(1 / 3600)  # the store holds seconds
 
 

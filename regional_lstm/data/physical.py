@@ -48,7 +48,8 @@ def physical_inputs(
     named: Mapping[str, str | list[str]] | None = None,
     allowed: Sequence[str] | None = None,
 ) -> dict[str, PhysicalInput]:
-    """Resolve each of ``roles`` to store variables; ``pet`` falls back to ``day_length``.
+    """Resolve each of ``roles`` to store variables; ``pet`` falls back to ``day_length`` and
+    ``temperature``, from which Hamon's PET is computed.
 
     ``named`` is PHYSICAL_INPUTS; ``allowed`` (the DYNAMIC_INPUTS of a trained model) limits the
     variables to those a model sees. A role nothing provides is a one-line ConfigError.
@@ -61,7 +62,8 @@ def physical_inputs(
         )
     wanted = list(roles)
     if "pet" in wanted and _find(reader, "pet", named, allowed) is None:
-        wanted[wanted.index("pet")] = "day_length"
+        wanted[wanted.index("pet")] = "day_length"  # Hamon's PET needs temperature too
+        wanted += [] if "temperature" in wanted else ["temperature"]
     resolved = {}
     for role in wanted:
         variables = _find(reader, role, named, allowed)

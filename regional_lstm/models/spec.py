@@ -97,6 +97,8 @@ class ModelSpec:
         needed = {r for r in kind.inputs if r != "pet"}
         if not needed <= roles or not ({"pet", "day_length"} & roles or "pet" not in kind.inputs):
             problems.append(f"physical_index must give {sorted(kind.inputs)} (or day_length)")
+        if "day_length" in roles and "temperature" not in roles:
+            problems.append("physical_index: Hamon's PET from day_length needs temperature")
         return problems
 
     @property
