@@ -60,7 +60,7 @@ def test_capped_takes_no_more_than_is_available():
 @pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.name)
 def test_water_balance_closes_over_years(kind):
     """Inflow = outflow + evapotranspiration + change in storage, day by day and in total."""
-    forcing = synthetic_weather(basins=5, days=3 * 365)
+    forcing = synthetic_weather(basins=5, days=2 * 365)
     parameters = middle_parameters(kind, basins=5, parallel=4)
     start = kind.start(parameters, {})
     names = ("inflow", "outflow", "evapotranspiration")
@@ -68,7 +68,7 @@ def test_water_balance_closes_over_years(kind):
     gained = kind.storage(end) - kind.storage(start)
     totals = {name: fluxes[name].sum(dim=1) for name in names}
     residual = totals["inflow"] - totals["outflow"] - totals["evapotranspiration"] - gained
-    assert totals["inflow"].min() > 1000  # mm: three years of real weather went through
+    assert totals["inflow"].min() > 700  # mm: two years of real weather went through
     assert residual.abs().max() < 1e-9 * totals["inflow"].max()
     assert (fluxes["outflow"] > 0).any() and (fluxes["evapotranspiration"] > 0).any()
     # Smooth thresholds let a store dip a little below empty before its fluxes stop.
@@ -84,7 +84,7 @@ def test_water_balance_closes_over_years(kind):
 def test_gradients_are_finite_for_every_parameter_under_extreme_forcing(
     kind, precipitation, temperature
 ):
-    days = 90
+    days = 60
     forcing = {
         "precipitation": torch.full((3, days), precipitation, dtype=torch.float64),
         "temperature": torch.full((3, days), temperature, dtype=torch.float64),
