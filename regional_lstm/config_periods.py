@@ -15,6 +15,8 @@ import pandas as pd
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+from regional_lstm.errors import ConfigError
+
 _FORMS = "[first year, last year], two ISO dates, or 'YYYY-MM-DD, YYYY-MM-DD'"
 
 
@@ -59,6 +61,16 @@ class Period:
         if not isinstance(bounds, list | tuple) or len(bounds) != 2:
             raise ValueError(f"expected {_FORMS}, got {value!r}")
         return cls(_day(bounds[0], is_end=False), _day(bounds[1], is_end=True))
+
+    @classmethod
+    def option(cls, value: Period | str | None) -> Period | None:
+        """A ``--period`` given on the command line (None stays None), or a ConfigError."""
+        if value is None or isinstance(value, Period):
+            return value
+        try:
+            return cls.parse(value)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"period {value!r}: {error}") from None
 
     @classmethod
     def __get_pydantic_core_schema__(

@@ -8,7 +8,6 @@ from pathlib import Path
 from regional_lstm.artifacts import load_members
 from regional_lstm.config import Config
 from regional_lstm.config_periods import Period
-from regional_lstm.errors import ConfigError
 from regional_lstm.pipeline.layout import project_model
 from regional_lstm.pipeline.results import Evaluation, evaluate_project
 from regional_lstm.tracking.runs import closing, fingerprint, log_results, start_run
@@ -31,11 +30,7 @@ def evaluate_tracked(
     ``"2005-10-01,2010-09-30"`` is parsed as in the config. ``withhold_readings`` scores a model
     with lagged streamflow as if no reading existed (every basin ungauged).
     """
-    if isinstance(period, str):
-        try:
-            period = Period.parse(period)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"period {period!r}: {error}") from None
+    period = Period.option(period)
     project_dir = Path(project_dir).absolute()
     saved = project_model(project_dir)
     members, _ = load_members(saved)

@@ -31,8 +31,8 @@ def simulate_tracked(
     plots: bool = True,
 ) -> Evaluation:
     """Run HYDROLOGICAL_MODEL with the file's parameters on BASINS (default: the store's basins
-    that have a row in the file) and write
-    the evaluation's result files to PROJECT_DIR/simulation/, tracked as an MLflow run.
+    that have a row in the file); write the evaluation's result files to
+    PROJECT_DIR/simulation/, tracked as an MLflow run.
 
     The run starts on the first day of CALIBRATION_PERIOD, where the file's initial stores
     apply, and is scored over ``period`` (default VALIDATION_PERIOD). DATA_STORE is built from
@@ -43,11 +43,7 @@ def simulate_tracked(
             f"{config.HYDROLOGICAL_MODEL}: simulate runs a conceptual model "
             f"(HYDROLOGICAL_MODEL: {', '.join(CONCEPTUAL_MODELS)})"
         )
-    if isinstance(period, str):
-        try:
-            period = Period.parse(period)
-        except (ValueError, TypeError) as error:
-            raise ConfigError(f"period {period!r}: {error}") from None
+    period = Period.option(period)
     period = period or config.VALIDATION_PERIOD
     kind = CONCEPTUAL_MODELS[config.HYDROLOGICAL_MODEL]
     table = read_parameters(parameters_file, kind.parameter_names, [p.name for p in kind.initial])
