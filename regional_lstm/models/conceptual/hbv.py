@@ -71,12 +71,12 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
     liquid = liquid - to_soil
 
     water = rain + to_soil
-    wetness = torch.clamp(state["SM"] / p["FC"], 0.0, 1.0) ** p["BETA"]
+    wetness = _fraction(state["SM"] / p["FC"]) ** p["BETA"]
     recharge = water * wetness
     sm = state["SM"] + water - recharge
     excess = ramp(sm - p["FC"], WIDTH)
     sm = sm - excess
-    reduction = torch.clamp(sm / (p["LP"] * p["FC"]), 0.0, 1.0) ** p["BETAET"]
+    reduction = _fraction(sm / (p["LP"] * p["FC"])) ** p["BETAET"]
     evapotranspiration = capped(pet * reduction, sm, WIDTH)
     sm = sm - evapotranspiration
 
@@ -100,6 +100,11 @@ def day(state: State, forcing: dict[str, Tensor], p: dict[str, Tensor]) -> tuple
         "melt": melt,
     }
     return new | {"queue": queue}, fluxes
+
+
+def _fraction(x: Tensor) -> Tensor:
+    """x within [1e-6, 1]: at exactly 0, x ** BETA would give BETA a NaN gradient (0 * log 0)."""
+    return torch.clamp(x, 1e-6, 1.0)
 
 
 def prepare(parameters: dict[str, Tensor]) -> dict[str, Tensor]:
