@@ -154,10 +154,10 @@ def main() -> None:
     print(table.round(4).to_string())
     print()
     for column in table.columns:
-        print(
-            f"{column:>24}: median {table[column].median():.4f}, worst "
-            f"{table[column].min():.4f} ({table[column].idxmin()})"
-        )
+        values = table[column]
+        worst = values.idxmax() if column == "q_bucket_balance_miss" else values.idxmin()
+        print(f"{column:>24}: median {values.median():.4f}, worst {values[worst]:.4f} ({worst})")
+    print(f"toolkit_vs_q_bucket >= 0.99 in {(table['toolkit_vs_q_bucket'] >= 0.99).sum()} basins")
     print(f"toolkit: 30 basins x 10,957 days in {toolkit_seconds:.1f} s", flush=True)
     work = [(b, parameters.loc[b], args.tolerance) for b in args.converged]
     with ProcessPoolExecutor(args.workers) as pool:
