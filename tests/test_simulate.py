@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy.integrate import solve_ivp
 
+from benchmarks.exphydro_reference import converged
 from datasets.exphydro_parameters import exphydro_parameters
 from regional_lstm.config import Config
 from regional_lstm.data.ingest import ingest
@@ -57,34 +57,13 @@ def exphydro_project(tmp_path_factory):
 
 
 def reference_solution(source, basin: str, days: int) -> np.ndarray:
-    """The EXP-HYDRO ODEs solved by scipy's DOP853 to 1e-7, the forcing (Hamon PET of each
-    day among it) interpolated linearly in time as the toolkit does: Qb + Qs at each day."""
+    """The EXP-HYDRO ODEs solved by scipy's DOP853 to 1e-8, the forcing (Hamon PET of each
+    day among it) interpolated linearly in time as the toolkit does: Qb + Qs at each day
+    (the independent solution benchmarks/exphydro_reference.py compares against too). At 1e-7
+    the reference itself drifts by ~0.5 % in the dry basin's trickle, where runoff follows the
+    store exponentially: NSE 0.996 over that year's tiny variance."""
     frame = pd.read_csv(source / f"model_results/{basin}_results_train.csv").iloc[:days]
-    row = exphydro_parameters(source).set_index("basin").loc[basin]
-    step = lambda x: (np.tanh(5 * x) + 1) / 2  # noqa: E731
-    t = np.arange(days, dtype=float)
-    precipitation, temperature, hours = (
-        frame[c].to_numpy() for c in ("prcp(mm/day)", "tmean(c)", "dayl(s)")
-    )
-    daily_pet = 29.8 * hours * 0.611 * np.exp(17.3 * temperature / (temperature + 237.3))
-    daily_pet /= temperature + 273.2
-
-    def runoff(s1):
-        below = step(row.Smax - s1) * row.Qmax * np.exp(np.minimum(-row.f * (row.Smax - s1), 50))
-        return step(s1) * (step(s1 - row.Smax) * (row.Qmax + s1 - row.Smax) + below)
-
-    def rates(time, stores):
-        s0, s1 = stores
-        p, temp, pet = (np.interp(time, t, v) for v in (precipitation, temperature, daily_pet))
-        melt = step(temp - row.Tmax) * step(s0) * min(s0, row.Df * (temp - row.Tmax))
-        et = step(s1) * (step(s1 - row.Smax) + step(row.Smax - s1) * s1 / row.Smax) * pet
-        rain = step(temp - row.Tmin) * p
-        return [step(row.Tmin - temp) * p - melt, rain + melt - et - runoff(s1)]
-
-    solution = solve_ivp(
-        rates, (0, days - 1), [row.S0, row.S1], t_eval=t, method="DOP853", rtol=1e-7, atol=1e-7
-    )
-    return runoff(solution.y[1])
+    return converged(frame, exphydro_parameters(source).set_index("basin").loc[basin], 1e-8)
 
 
 def test_exphydro_solves_the_published_equations_on_real_basins(exphydro_project):
