@@ -47,8 +47,8 @@ def spec_of(kind: str):
     )
 
 
-def measure(args: tuple[str, int, int, int]) -> list[float]:
-    kind, batches, repeats, last_n = args
+def measure(args: tuple[str, int, int, int, int | None]) -> list[float]:
+    kind, batches, repeats, last_n, micro_batch = args
     import torch
 
     from regional_lstm.models import build_model
@@ -73,7 +73,14 @@ def measure(args: tuple[str, int, int, int]) -> list[float]:
     for _ in range(repeats + 1):  # the first epoch warms up allocator and caches
         started = time.perf_counter()
         train_epoch(
-            model, data, optimizer, nse_star([1.0]), 1.0, torch.device("cpu"), last_n=last_n
+            model,
+            data,
+            optimizer,
+            nse_star([1.0]),
+            1.0,
+            torch.device("cpu"),
+            last_n=last_n,
+            micro_batch=micro_batch,
         )
         rates.append(batches * BATCH / (time.perf_counter() - started))
     return rates[1:]
@@ -85,11 +92,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--last-n", type=int, default=30)
+    parser.add_argument(
+        "--micro-batch", type=int, default=None, help="run each batch in parts of this size"
+    )
     args = parser.parse_args()
     speed = {}
     with mp.get_context("spawn").Pool(2) as pool:
         for kind in args.kinds:
-            work = (kind, args.batches, args.repeats, args.last_n)
+            work = (kind, args.batches, args.repeats, args.last_n, args.micro_batch)
             per_process = pool.map(measure, [work, work])
             speed[kind] = statistics.median(sum(epoch) for epoch in zip(*per_process, strict=True))
             ratio = speed[kind] / speed[args.kinds[0]]

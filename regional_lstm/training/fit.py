@@ -53,6 +53,13 @@ class WorkerContext:
     resume_from: Path | None = None
 
 
+def micro_batch(model: torch.nn.Module, device: torch.device) -> int | None:
+    """CPU_MICRO_BATCH on a CPU, unless the model asks for whole batches: a day-by-day
+    conceptual model's cost is per operation, not per window, so parts would multiply it."""
+    whole = getattr(getattr(model, "module", model), "whole_batches", False)
+    return CPU_MICRO_BATCH if device.type == "cpu" and not whole else None
+
+
 def seed_everything(seed: int) -> None:
     """Same seed, same config, same data, one worker: identical results on CPU."""
     random.seed(seed)
@@ -124,7 +131,7 @@ def fit(plan: TrainingPlan, ctx: WorkerContext) -> dict[str, Any]:
             precision=plan.mixed_precision,
             scaler=scaler,
             last_n=plan.predict_last_n,
-            micro_batch=CPU_MICRO_BATCH if ctx.device.type == "cpu" else None,
+            micro_batch=micro_batch(model, ctx.device),
             rates=epoch_rates(
                 plan.lr_schedule, plan.learning_rate, epoch, plan.epochs, sampler.steps_per_epoch
             ),

@@ -30,6 +30,10 @@ class RegionalConceptual(nn.Module):
     stores (and the parameter LSTM's state) from one call to the next.
     """
 
+    # Trained in whole batches on a CPU: a daily step costs per operation, not per window, and
+    # its graph of (batch x sets) states is small (benchmarks/model_speed.py --micro-batch 64).
+    whole_batches = True
+
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__()
         self.spec = spec
